@@ -1,0 +1,50 @@
+"""initlib: neural-network weight initialization, derived, measured and explained.
+
+The initializers mirror ``torch.nn.init`` (same names, defaults and laws) with stricter
+checks, and add the variance-scaling rule of Keras and JAX::
+
+    >>> import torch, initlib
+    >>> w = initlib.xavier_uniform_(torch.empty(300, 200))
+    >>> abs(float(w.var()) - 2 / 500) < 2e-4
+    True
+"""
+
+from .devices import device
+from .fans import fan_in_and_fan_out
+from .gains import calculate_gain
+from .initializers import (
+    SCHEMES,
+    constant_,
+    get_scheme,
+    glorot_normal_,
+    glorot_uniform_,
+    he_normal_,
+    he_uniform_,
+    init_module,
+    kaiming_normal_,
+    kaiming_uniform_,
+    lecun_normal_,
+    lecun_uniform_,
+    normal_,
+    ones_,
+    orthogonal_,
+    pytorch_default_,
+    standard_uniform_,
+    trunc_normal_,
+    truncated_normal_std,
+    uniform_,
+    variance_scaling_,
+    xavier_normal_,
+    xavier_uniform_,
+    zeros_,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCHEMES", "calculate_gain", "constant_", "device", "fan_in_and_fan_out", "get_scheme",
+    "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "init_module", "kaiming_normal_",
+    "kaiming_uniform_", "lecun_normal_", "lecun_uniform_", "normal_", "ones_", "orthogonal_",
+    "pytorch_default_", "standard_uniform_", "trunc_normal_", "truncated_normal_std", "uniform_",
+    "variance_scaling_", "xavier_normal_", "xavier_uniform_", "zeros_",
+]

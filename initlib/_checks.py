@@ -1,0 +1,60 @@
+"""Argument checks shared by every public function.
+
+Each check raises before anything is written, so a call with bad input leaves
+the tensor exactly as it was. Messages name the parameter and say what would
+have been accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_tensor(tensor, name: str = "tensor") -> torch.Tensor:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(tensor).__name__}; "
+            f"convert it first, e.g. torch.as_tensor(x, dtype=torch.float32)"
+        )
+    if tensor.dtype not in FLOAT_DTYPES:
+        names = ", ".join(str(d).replace("torch.", "") for d in FLOAT_DTYPES)
+        raise TypeError(
+            f"{name} must have a floating-point dtype ({names}), got {str(tensor.dtype).replace('torch.', '')}"
+        )
+    return tensor
+
+
+def check_ndim(tensor: torch.Tensor, minimum: int, why: str, name: str = "tensor") -> None:
+    if tensor.dim() < minimum:
+        raise ValueError(
+            f"{name} must have at least {minimum} dimensions for {why}, got shape {tuple(tensor.shape)}; "
+            f"weights use torch's layout (out_features, in_features, *kernel_size)"
+        )
+
+
+def check_real(value, name: str) -> float:
+    """A finite real number (bool is refused: True is not a slope)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_positive(value, name: str) -> float:
+    value = check_real(value, name)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive and finite, got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
