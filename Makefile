@@ -35,7 +35,7 @@ book: setup
 test: setup unit notebooks site browser
 
 unit: setup
-	$(BIN)/python -m pytest -m "not browser and not gpu" tests
+	$(BIN)/python -m pytest -m "not browser and not gpu" --doctest-modules --ignore=initlib/__main__.py tests initlib
 
 notebooks: setup
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \

@@ -72,14 +72,19 @@ def _standard_normal_cdf(x: float) -> float:
 
 
 def _draw_trunc_normal(buffer: torch.Tensor, mean: float, std: float, a: float, b: float, generator) -> None:
-    # Inverse-CDF sampling, the same steps as torch.nn.init.trunc_normal_.
+    """Inverse-CDF sampling of N(mean, std^2) cut to [a, b], computed in float64.
+
+    One uniform draw per entry, no rejection loop: the easiest exact sampler to read. float64
+    keeps erfinv accurate where the interval sits far in a tail (its CDF values are then
+    close to 1). torch 2.13 draws the same law by rejection, so the numbers differ from
+    torch's for a shared generator state, but the law does not.
+    """
     low = _standard_normal_cdf((a - mean) / std)
     high = _standard_normal_cdf((b - mean) / std)
-    buffer.uniform_(2 * low - 1, 2 * high - 1, generator=generator)
-    buffer.erfinv_()
-    buffer.mul_(std * math.sqrt(2.0))
-    buffer.add_(mean)
-    buffer.clamp_(min=a, max=b)
+    draws = torch.empty(buffer.shape, dtype=torch.float64, device=buffer.device)
+    draws.uniform_(2 * low - 1, 2 * high - 1, generator=generator)
+    draws.erfinv_().mul_(std * math.sqrt(2.0)).add_(mean).clamp_(min=a, max=b)
+    buffer.copy_(draws)
 
 
 # --- the basic laws ---------------------------------------------------------------------------

@@ -1,0 +1,193 @@
+"""Bad input gets a clear error that names the parameter and the valid choices, and changes nothing."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import initlib
+
+FAN_BASED = [
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "lecun_uniform_",
+    "lecun_normal_", "standard_uniform_", "pytorch_default_", "orthogonal_", "variance_scaling_",
+]
+ALL = FAN_BASED + ["uniform_", "normal_", "trunc_normal_", "zeros_", "ones_"]
+
+
+def sentinel(shape=(6, 5), dtype=torch.float32):
+    """A tensor whose contents any write would change."""
+    return torch.arange(math.prod(shape), dtype=dtype).reshape(shape) / 7
+
+
+def call(name, tensor, **kwargs):
+    return getattr(initlib, name)(tensor, **kwargs)
+
+
+def assert_rejected(exc, match, fn, tensor, *args, **kwargs):
+    before = tensor.clone()
+    with pytest.raises(exc, match=match):
+        fn(tensor, *args, **kwargs)
+    assert torch.equal(tensor, before), "a rejected call wrote to the tensor"
+
+
+@pytest.mark.parametrize("name", FAN_BASED)
+@pytest.mark.parametrize("shape", [(7,), ()])
+def test_fewer_than_two_dims(name, shape):
+    assert_rejected(ValueError, r"tensor must have at least 2 dimensions.*got shape", getattr(initlib, name), sentinel(shape))
+
+
+def test_fans_of_a_vector():
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        initlib.fan_in_and_fan_out(torch.empty(5))
+
+
+@pytest.mark.parametrize("name", ALL + ["constant_"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
+def test_integer_and_bool_dtypes(name, dtype):
+    t = torch.ones(6, 5, dtype=dtype)
+    args = (0.5,) if name == "constant_" else ()
+    assert_rejected(TypeError, r"tensor must have a floating-point dtype \(float16, bfloat16, float32, float64\)",
+                    getattr(initlib, name), t, *args)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("thing", [[[0.0, 1.0], [2.0, 3.0]], np.zeros((4, 3)), 3.0, None])
+def test_not_a_tensor(name, thing):
+    with pytest.raises(TypeError, match=r"tensor must be a torch.Tensor, got"):
+        call(name, thing)
+
+
+def test_numpy_array_is_left_alone():
+    a = np.arange(12.0).reshape(4, 3)
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        initlib.xavier_uniform_(a)
+    assert np.array_equal(a, np.arange(12.0).reshape(4, 3))
+
+
+@pytest.mark.parametrize("bad", ["Relu", "gelu", "", None, 3])
+def test_unknown_nonlinearity(bad):
+    with pytest.raises(ValueError, match=r"nonlinearity must be one of 'linear'.*'selu'; got"):
+        initlib.calculate_gain(bad)
+    for name in ("kaiming_uniform_", "kaiming_normal_"):
+        assert_rejected(ValueError, "nonlinearity must be one of", getattr(initlib, name), sentinel(), nonlinearity=bad)
+
+
+@pytest.mark.parametrize("bad", ["fan_avg", "in", "", 1, None])
+def test_unknown_kaiming_mode(bad):
+    for name in ("kaiming_uniform_", "kaiming_normal_"):
+        assert_rejected(ValueError, r"mode must be one of 'fan_in', 'fan_out'; got", getattr(initlib, name), sentinel(), mode=bad)
+
+
+@pytest.mark.parametrize("bad", ["FAN_IN", "fan_sum", "avg", None])
+def test_unknown_variance_scaling_mode(bad):
+    assert_rejected(ValueError, r"mode must be one of 'fan_in', 'fan_out', 'fan_avg', 'fan_geo_avg'; got",
+                    initlib.variance_scaling_, sentinel(), mode=bad)
+
+
+@pytest.mark.parametrize("bad", ["gaussian", "truncated", "Uniform", None])
+def test_unknown_distribution(bad):
+    assert_rejected(ValueError, r"distribution must be one of 'truncated_normal', 'normal', 'uniform'; got",
+                    initlib.variance_scaling_, sentinel(), distribution=bad)
+
+
+BAD_POSITIVE = [(-1.0, ValueError), (0.0, ValueError), (0, ValueError), (math.nan, ValueError),
+                (math.inf, ValueError), (-math.inf, ValueError), ("2", TypeError), (True, TypeError),
+                (None, TypeError), (1j, TypeError)]
+
+
+@pytest.mark.parametrize("bad,exc", BAD_POSITIVE)
+@pytest.mark.parametrize("name,param", [
+    ("xavier_uniform_", "gain"), ("xavier_normal_", "gain"), ("orthogonal_", "gain"),
+    ("variance_scaling_", "scale"), ("normal_", "std"), ("trunc_normal_", "std"),
+])
+def test_gain_scale_std_must_be_positive_and_finite(name, param, bad, exc):
+    assert_rejected(exc, rf"^{param} must be", getattr(initlib, name), sentinel(), **{param: bad})
+
+
+@pytest.mark.parametrize("bad,exc", [(math.nan, ValueError), (math.inf, ValueError), ("0.1", TypeError),
+                                     (True, TypeError), (1j, TypeError), ([0.1], TypeError)])
+def test_leaky_relu_slope_must_be_a_real_number(bad, exc):
+    with pytest.raises(exc, match=r"param \(the leaky_relu negative slope\) must be"):
+        initlib.calculate_gain("leaky_relu", bad)
+    for name in ("kaiming_uniform_", "kaiming_normal_"):
+        assert_rejected(exc, "negative slope", getattr(initlib, name), sentinel(), a=bad)
+
+
+def test_a_greater_than_b():
+    assert_rejected(ValueError, r"a must not exceed b .* got a=1.0, b=0.0", initlib.uniform_, sentinel(), a=1.0, b=0.0)
+    assert_rejected(ValueError, r"a must be less than b", initlib.trunc_normal_, sentinel(), a=1.0, b=-1.0)
+    assert_rejected(ValueError, r"a must be less than b", initlib.trunc_normal_, sentinel(), a=0.5, b=0.5)
+
+
+@pytest.mark.parametrize("name,kwargs", [("uniform_", {"a": math.nan}), ("uniform_", {"b": math.inf}),
+                                         ("normal_", {"mean": math.nan}), ("constant_", {"val": math.inf}),
+                                         ("trunc_normal_", {"a": -math.inf})])
+def test_other_numbers_must_be_finite(name, kwargs):
+    if name == "constant_":
+        assert_rejected(ValueError, "val must be finite", initlib.constant_, sentinel(), kwargs["val"])
+    else:
+        assert_rejected(ValueError, f"{next(iter(kwargs))} must be finite", getattr(initlib, name), sentinel(), **kwargs)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_generator_must_be_a_generator(name):
+    if name in ("zeros_", "ones_"):
+        return
+    assert_rejected(TypeError, "generator must be a torch.Generator or None", getattr(initlib, name), sentinel(), generator=0)
+
+
+# --- zero-element tensors: returned unchanged once the arguments are checked ------------------------
+
+@pytest.mark.parametrize("name", ALL + ["constant_"])
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (0, 3, 3, 3), (4, 0, 3)])
+def test_zero_element_tensors_are_returned_unchanged(name, shape):
+    t = torch.empty(shape)
+    args = (0.5,) if name == "constant_" else ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Initializing zero-element tensors is a no-op" warning either
+        out = getattr(initlib, name)(t, *args)
+    assert out is t and out.shape == shape
+
+
+def test_zero_element_tensors_still_get_their_arguments_checked():
+    with pytest.raises(ValueError, match="gain must be positive"):
+        initlib.xavier_uniform_(torch.empty(0, 5), gain=-1.0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        initlib.variance_scaling_(torch.empty(0, 5), mode="fan")
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        initlib.kaiming_normal_(torch.empty(0))
+
+
+# --- device() and presets ----------------------------------------------------------------------------
+
+def test_device_override_and_errors(monkeypatch):
+    monkeypatch.setenv("INITLIB_DEVICE", "cpu")
+    assert initlib.device() == torch.device("cpu")
+    monkeypatch.setenv("INITLIB_DEVICE", "tpu-please")
+    with pytest.raises(ValueError, match=r"device must be 'auto', 'cpu', 'cuda'"):
+        initlib.device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("INITLIB_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            initlib.device()
+
+
+def test_device_default(monkeypatch):
+    monkeypatch.delenv("INITLIB_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert initlib.device().type == expected
+
+
+def test_presets(monkeypatch):
+    from initlib.presets import preset
+
+    monkeypatch.delenv("INITLIB_PRESET", raising=False)
+    assert preset().name == ("paper" if torch.cuda.is_available() else "quick")
+    assert preset("paper").glorot_width == 1000 and preset("paper").glorot_depth == 5
+    assert preset("paper").he_depth == 30
+    monkeypatch.setenv("INITLIB_PRESET", "paper")
+    assert preset().name == "paper"
+    with pytest.raises(ValueError, match=r"preset must be one of 'quick', 'paper'; got 'huge'"):
+        preset("huge")

@@ -1,0 +1,47 @@
+"""Fans follow torch's (out, in, *kernel) layout; gains are torch's, and the derived ones are derived."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import initlib
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (33, 16, 3, 3), (8, 4, 5), (2, 3, 1, 2, 3), (1, 1), (300, 200)])
+def test_fans_equal_torchs(shape):
+    t = torch.empty(shape)
+    assert initlib.fan_in_and_fan_out(t) == nn.init._calculate_fan_in_and_fan_out(t)
+
+
+def test_documented_example():
+    assert initlib.fan_in_and_fan_out(torch.empty(33, 16, 3, 3)) == (144, 297)
+
+
+def test_layers_report_the_fans_their_shapes_mean():
+    assert initlib.fan_in_and_fan_out(nn.Linear(300, 200).weight) == (300, 200)
+    assert initlib.fan_in_and_fan_out(nn.Conv2d(16, 33, 3).weight) == (16 * 9, 33 * 9)
+
+
+@pytest.mark.parametrize("mode,expected", [("fan_in", 144), ("fan_out", 297), ("fan_avg", 220.5),
+                                           ("fan_geo_avg", math.sqrt(144 * 297))])
+def test_variance_scaling_modes(mode, expected):
+    from initlib.fans import _fan
+
+    assert _fan(torch.empty(33, 16, 3, 3), mode) == pytest.approx(expected)
+
+
+def test_leaky_relu_gain_keeps_the_second_moment():
+    # For y ~ N(0, 1), E[leaky(y)^2] = (1 + a^2) / 2; the gain squared undoes exactly that.
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(2_000_000, generator=g, dtype=torch.float64)
+    for a in (0.0, 0.01, 0.25, 1.0):
+        second = float(torch.nn.functional.leaky_relu(y, a).pow(2).mean())
+        assert second * initlib.calculate_gain("leaky_relu", a) ** 2 == pytest.approx(1.0, abs=6 * math.sqrt(2 / 2e6) * 2)
+
+
+def test_nn_linear_default_is_glorots_standard_init():
+    # PyTorch's default Linear init has gain sqrt(2 / (1 + 5)): Var = 1 / (3 fan_in), Glorot & Bengio eq. (1).
+    gain = initlib.calculate_gain("leaky_relu", math.sqrt(5))
+    assert gain**2 == pytest.approx(1 / 3)
