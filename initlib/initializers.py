@@ -417,7 +417,7 @@ def init_module(module: nn.Module, scheme="kaiming_normal", **kwargs) -> nn.Modu
 
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> net = init_module(net, "xavier_uniform", gain=1.0)
-    >>> float(net[0].bias.abs().sum())
+    >>> float(net[0].bias.detach().abs().sum())
     0.0
     """
     if not isinstance(module, nn.Module):
