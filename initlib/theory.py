@@ -1,0 +1,340 @@
+"""What the variance analysis predicts, layer by layer, before anything is measured.
+
+A fully connected net with widths ``[n_0, n_1, ..., n_L]`` computes ``s^l = W^l h^(l-1)`` and
+``h^l = f(s^l)``, with ``W^l`` of shape ``(n_l, n_(l-1))``, zero-mean entries of variance
+``Var[W^l]``, and input ``h^0 = x`` of second moment ``E[x^2]``. Assuming independent weights and
+zero-mean weights, each layer multiplies the pre-activation variance and the back-propagated
+gradient variance by a factor:
+
+* forward (Glorot & Bengio eq. 5, He et al. eq. 7-9)::
+
+      Var[s^l] = n_(l-1) Var[W^l] E[f(s^(l-1))^2]          (+ Var[b^l] with biases)
+
+* backward (Glorot & Bengio eq. 6, He et al. eq. 12-13), from a gradient of variance
+  ``grad_var_top`` injected at ``h^L``::
+
+      Var[dC/ds^L] = grad_var_top E[f'(s^L)^2]
+      Var[dC/ds^(l-1)] = n_l Var[W^l] Var[dC/ds^l] E[f'(s^(l-1))^2]
+
+Everything an activation contributes is two Gaussian moments at the current variance
+``q = Var[s]``: ``E[f(s)^2]`` (:func:`second_moment`) and ``E[f'(s)^2]``
+(:func:`derivative_moment`), with ``s ~ N(0, q)``. Two ways to get them:
+
+* ``method="paper"`` (the default): the papers' own arithmetic. Exact closed forms where they
+  exist -- linear (1, 1), ReLU (q/2, 1/2; He eq. 8), leaky ReLU with slope a ((1+a^2) q/2,
+  (1+a^2)/2; He eq. 15), SELU (closed form with erfc, see :func:`second_moment`) -- and
+  Glorot & Bengio's linear regime (their eq. 4, f'(s) ~ f'(0)) for the smooth squashing
+  functions: tanh and softsign give (q, 1); sigmoid, linearised as 1/2 + s/4, gives
+  (1/4 + q/16, 1/16). The linear regime is good while q is small (tanh: within 10% for
+  q below about 0.05) and poor for sigmoid, whose mean of 1/2 it keeps but whose curvature it
+  drops.
+* ``method="mean_field"``: the same recursion with the Gaussian moments computed exactly for
+  every activation (adaptive quadrature for tanh, softsign and sigmoid; the closed forms
+  otherwise) -- the q-map of Poole et al. (2016). It still assumes that pre-activations are
+  Gaussian and independent of the weights of the next layer, which wide layers make true.
+
+>>> pre, grad = predict([256] * 4, [2 / 256] * 3, "relu")
+>>> [round(v, 6) for v in pre], [round(v, 6) for v in grad]
+([2.0, 2.0, 2.0], [0.5, 0.5, 0.5])
+>>> pre, _ = predict([256] * 4, [1 / 256] * 3, "relu")   # LeCun/"Xavier" with ReLU: halves
+>>> [round(v, 6) for v in pre]
+[1.0, 0.5, 0.25]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from scipy import integrate, special
+
+from ._checks import check_choice, check_positive, check_real
+from .gains import calculate_gain
+
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softsign", "selu")
+METHODS = ("paper", "mean_field")
+DEFAULT_NEGATIVE_SLOPE = 0.01  # torch.nn.LeakyReLU's default
+
+# Klambauer et al. (2017): the constants that make N(0, 1) a fixed point of SELU with Var[W] = 1/n.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+
+def _slope(activation: str, negative_slope) -> float:
+    if activation != "leaky_relu":
+        if negative_slope is not None:
+            raise ValueError(f"negative_slope only applies to activation='leaky_relu', not {activation!r}")
+        return 0.0
+    if negative_slope is None:
+        return DEFAULT_NEGATIVE_SLOPE
+    slope = check_real(negative_slope, "negative_slope")
+    if not 0 <= slope <= 1:
+        # A negative slope makes f non-monotone, and the engine recovers f' from f(s), which needs it monotone.
+        raise ValueError(f"negative_slope must be in [0, 1], got {slope}")
+    return slope
+
+
+def _f(activation: str, x: float) -> float:
+    if activation == "tanh":
+        return math.tanh(x)
+    if activation == "sigmoid":
+        return float(special.expit(x))
+    return x / (1 + abs(x))  # softsign
+
+
+def _fprime(activation: str, x: float) -> float:
+    if activation == "tanh":
+        return 1 - math.tanh(x) ** 2
+    if activation == "sigmoid":
+        e = float(special.expit(x))
+        return e * (1 - e)
+    return 1 / (1 + abs(x)) ** 2  # softsign
+
+
+def _gaussian_mean(g, q: float) -> float:
+    """E[g(s)] for s ~ N(0, q), as the integral over z > 0 of g(sigma z) + g(-sigma z) (adaptive quadrature).
+
+    Folding the line keeps softsign's kink at 0 on the boundary, where quadrature does not mind it.
+    """
+    sigma = math.sqrt(q)
+    value, _ = integrate.quad(lambda z: (g(sigma * z) + g(-sigma * z)) * math.exp(-z * z / 2), 0.0, 12.0,
+                              limit=200, epsabs=0.0, epsrel=1e-10)
+    return value / math.sqrt(2 * math.pi)
+
+
+def _selu_moments(q: float) -> tuple[float, float]:
+    # With s ~ N(0, q), sigma = sqrt(q): E[e^(ts) 1{s<0}] = e^(t^2 q / 2) Phi(-t sigma)
+    # = erfcx(t sigma / sqrt 2) / 2, written with erfcx so large q does not overflow.
+    sigma = math.sqrt(q)
+    e1 = special.erfcx(sigma / math.sqrt(2)) / 2       # E[e^s 1{s<0}]
+    e2 = special.erfcx(sigma * math.sqrt(2)) / 2       # E[e^(2s) 1{s<0}]
+    lam2, a2 = SELU_SCALE**2, SELU_ALPHA**2
+    second = lam2 * (q / 2 + a2 * (e2 - 2 * e1 + 0.5))
+    derivative = lam2 * (0.5 + a2 * e2)
+    return float(second), float(derivative)
+
+
+def _check_q(q) -> float:
+    q = check_real(q, "q (the pre-activation variance)")
+    if q < 0:
+        raise ValueError(f"q (the pre-activation variance) must be >= 0, got {q}")
+    return q
+
+
+def second_moment(activation: str, q: float, method: str = "paper", negative_slope=None) -> float:
+    """E[f(s)^2] for s ~ N(0, q): what one layer passes on to the next one's variance.
+
+    ========== ================================= ===========================================
+    activation ``method="paper"``                exact (``"mean_field"``)
+    ========== ================================= ===========================================
+    linear     q                                 same
+    relu       q / 2  (He et al. eq. 8)          same
+    leaky_relu (1 + a^2) q / 2  (He eq. 15)      same
+    selu       closed form below                 same
+    tanh       q  (Glorot & Bengio eq. 4)        adaptive quadrature
+    softsign   q  (linear regime)                adaptive quadrature
+    sigmoid    1/4 + q/16  (1/2 + s/4; poor)     adaptive quadrature
+    ========== ================================= ===========================================
+
+    SELU with scale lambda and alpha: lambda^2 [q/2 + alpha^2 (E[e^(2s)1{s<0}] - 2 E[e^s 1{s<0}] + 1/2)],
+    with E[e^(ts) 1{s<0}] = e^(t^2 q/2) Phi(-t sqrt q); it equals 1 at q = 1.
+
+    >>> second_moment("relu", 2.0)
+    1.0
+    >>> round(second_moment("selu", 1.0), 6)
+    1.0
+    >>> round(second_moment("tanh", 1.0, method="mean_field"), 4)
+    0.3943
+    """
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(method, "method", METHODS)
+    q = _check_q(q)
+    a = _slope(activation, negative_slope)
+    if activation == "linear":
+        return q
+    if activation in ("relu", "leaky_relu"):
+        return (1 + a * a) * q / 2
+    if activation == "selu":
+        return _selu_moments(q)[0] if q > 0 else 0.0
+    if method == "paper":
+        return 0.25 + q / 16 if activation == "sigmoid" else q
+    return _gaussian_mean(lambda x: _f(activation, x) ** 2, q)
+
+
+def derivative_moment(activation: str, q: float, method: str = "paper", negative_slope=None) -> float:
+    """E[f'(s)^2] for s ~ N(0, q): what one layer does to the back-propagated gradient's variance.
+
+    ``method="paper"``: linear 1, ReLU 1/2, leaky ReLU (1 + a^2)/2, SELU
+    lambda^2 (1/2 + alpha^2 e^(2q) Phi(-2 sqrt q)) (exact); tanh and softsign 1 and sigmoid
+    1/16 (linear regime, f'(s) ~ f'(0)). ``"mean_field"`` integrates tanh, softsign and sigmoid
+    exactly over N(0, q).
+
+    >>> derivative_moment("leaky_relu", 1.0, negative_slope=0.5)
+    0.625
+    >>> derivative_moment("sigmoid", 1.0)
+    0.0625
+    """
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(method, "method", METHODS)
+    q = _check_q(q)
+    a = _slope(activation, negative_slope)
+    if activation == "linear":
+        return 1.0
+    if activation in ("relu", "leaky_relu"):
+        return (1 + a * a) / 2
+    if activation == "selu":
+        return _selu_moments(q)[1] if q > 0 else SELU_SCALE**2 * SELU_ALPHA**2
+    if method == "paper":
+        return 1 / 16 if activation == "sigmoid" else 1.0
+    if q == 0:
+        return _fprime(activation, 0.0) ** 2
+    return _gaussian_mean(lambda x: _fprime(activation, x) ** 2, q)
+
+
+def _check_sequence(values, name: str, length: int) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a sequence of {length} numbers, got {type(values).__name__}")
+    if len(values) != length:
+        raise ValueError(f"{name} must have {length} entries (one per weight matrix), got {len(values)}")
+    out = [check_real(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    if any(v < 0 for v in out):
+        raise ValueError(f"{name} must be >= 0 (they are variances), got {out}")
+    return out
+
+
+def check_widths(widths) -> list[int]:
+    """``widths = [n_0, ..., n_L]``: at least two positive integers."""
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError(f"widths must be a list of layer sizes [n_0, n_1, ..., n_L], got {type(widths).__name__}")
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list at least the input and one layer, [n_0, n_1, ...]; got {widths}")
+    for i, n in enumerate(widths):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"widths[{i}] must be a positive integer, got {n!r}")
+    return [int(n) for n in widths]
+
+
+def predict(
+    widths,
+    weight_vars,
+    activation: str,
+    input_var: float = 1.0,
+    grad_var_top: float = 1.0,
+    bias_vars=None,
+    method: str = "paper",
+    negative_slope=None,
+) -> tuple[list[float], list[float]]:
+    """Predicted ``Var[s^l]`` and ``Var[dC/ds^l]`` for every layer l = 1..L.
+
+    ``widths = [n_0, ..., n_L]``; ``weight_vars[l-1] = Var[W^l]`` (zero-mean weights);
+    ``input_var = E[x^2]``; ``grad_var_top`` the variance of the gradient injected at ``h^L``;
+    ``bias_vars`` (optional) the biases' variances. Returns two lists of length L, the same
+    quantities that :func:`initlib.propagate` measures as ``pre_var`` and ``grad_var``.
+
+    With equal widths and ``Var[W] = 2/n`` for ReLU (He et al. eq. 10) both lists are flat;
+    with ``Var[W] = 1/n`` the forward one halves per layer, (1/2)^(l-1) (He et al. eq. 9).
+
+    >>> pre, grad = predict([100, 100, 100], [1 / 300, 1 / 300], "tanh")  # Glorot's eq. (1)
+    >>> [round(v, 4) for v in pre], [round(v, 4) for v in grad]
+    ([0.3333, 0.1111], [0.3333, 1.0])
+    """
+    widths = check_widths(widths)
+    depth = len(widths) - 1
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(method, "method", METHODS)
+    weight_vars = _check_sequence(weight_vars, "weight_vars", depth)
+    bias_vars = [0.0] * depth if bias_vars is None else _check_sequence(bias_vars, "bias_vars", depth)
+    input_var = _check_q(check_positive(input_var, "input_var"))
+    grad_var_top = check_positive(grad_var_top, "grad_var_top")
+    moments = dict(method=method, negative_slope=negative_slope)
+
+    pre_vars = []
+    incoming = input_var  # E[h^(l-1)^2]
+    for l in range(depth):
+        q = widths[l] * weight_vars[l] * incoming + bias_vars[l]
+        pre_vars.append(q)
+        incoming = second_moment(activation, q, **moments) if math.isfinite(q) else math.inf
+
+    grad_vars = [0.0] * depth
+    grad_vars[-1] = grad_var_top * derivative_moment(activation, pre_vars[-1], **moments)
+    for l in range(depth - 1, 0, -1):
+        # W^(l+1) has shape (n_(l+1), n_l): the gradient reaching h^l sums n_(l+1) terms.
+        through_weights = widths[l + 1] * weight_vars[l] * grad_vars[l]
+        grad_vars[l - 1] = through_weights * derivative_moment(activation, _finite(pre_vars[l - 1]), **moments)
+    return pre_vars, grad_vars
+
+
+def _finite(q: float) -> float:
+    return q if math.isfinite(q) else 1e300
+
+
+def weight_grad_vars(widths, pre_vars, grad_vars, activation, batch: int, input_var: float = 1.0,
+                     method: str = "paper", negative_slope=None) -> list[float]:
+    """Predicted variance of the entries of ``dC/dW^l`` for a cost averaged over ``batch`` examples.
+
+    One example contributes ``dC/ds^l_i * h^(l-1)_j``, of variance ``Var[dC/ds^l] E[h^(l-1)^2]``
+    (Glorot & Bengio eq. 7: the forward factor times the backward factor); averaging ``batch``
+    independent examples divides it by ``batch``. With Glorot's compromise and equal widths it is
+    the same for every layer (their eq. 14).
+
+    >>> weight_grad_vars([10, 10, 10], [1.0, 1.0], [1.0, 1.0], "linear", batch=4)
+    [0.25, 0.25]
+    """
+    widths = check_widths(widths)
+    depth = len(widths) - 1
+    if len(pre_vars) != depth or len(grad_vars) != depth:
+        raise ValueError(f"pre_vars and grad_vars must have {depth} entries (one per layer)")
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    incoming = [input_var] + [second_moment(activation, _finite(q), method, negative_slope) for q in pre_vars[:-1]]
+    return [g * m / batch for g, m in zip(grad_vars, incoming)]
+
+
+def init_variance(init: str, fan_in: int, fan_out: int, **init_kwargs) -> float:
+    """The variance that the scheme named ``init`` gives a ``(fan_out, fan_in)`` weight, from its formula.
+
+    Returns NaN for laws whose mean is not zero (the analysis assumes zero-mean weights) and
+    raises ``KeyError`` for a name without a formula here (a custom callable: measure instead).
+
+    >>> init_variance("xavier_uniform", 300, 200)
+    0.004
+    >>> round(init_variance("standard_uniform", 300, 200) * 300, 6)
+    0.333333
+    """
+    name = init.rstrip("_")
+    kw = dict(init_kwargs)
+    gain = kw.get("gain", 1.0)
+    if name in ("xavier_uniform", "xavier_normal", "glorot_uniform", "glorot_normal"):
+        return gain**2 * 2 / (fan_in + fan_out)
+    if name in ("kaiming_uniform", "kaiming_normal", "he_uniform", "he_normal"):
+        fan = fan_in if kw.get("mode", "fan_in").lower() == "fan_in" else fan_out
+        return calculate_gain(kw.get("nonlinearity", "leaky_relu"), kw.get("a", 0)) ** 2 / fan
+    if name in ("lecun_uniform", "lecun_normal"):
+        return 1 / fan_in
+    if name in ("standard_uniform", "pytorch_default"):
+        return 1 / (3 * fan_in)
+    if name == "orthogonal":
+        return gain**2 / max(fan_in, fan_out)
+    if name == "variance_scaling":
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2,
+             "fan_geo_avg": math.sqrt(fan_in * fan_out)}[kw.get("mode", "fan_in")]
+        return kw.get("scale", 1.0) / n
+    if name == "normal":
+        return kw.get("std", 1.0) ** 2 if kw.get("mean", 0.0) == 0 else math.nan
+    if name == "uniform":
+        a, b = kw.get("a", 0.0), kw.get("b", 1.0)
+        return (b - a) ** 2 / 12 if a + b == 0 else math.nan
+    if name == "trunc_normal":
+        mean, std, a, b = kw.get("mean", 0.0), kw.get("std", 1.0), kw.get("a", -2.0), kw.get("b", 2.0)
+        if mean != 0 or a + b != 0:
+            return math.nan
+        k = b / std
+        density = math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
+        return std**2 * (1 - 2 * k * density / math.erf(k / math.sqrt(2)))
+    if name in ("zeros", "constant"):
+        return 0.0 if kw.get("val", 0.0) == 0 else math.nan
+    if name == "ones":
+        return math.nan
+    raise KeyError(init)
