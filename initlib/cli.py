@@ -1,0 +1,247 @@
+"""Command line: ``python -m initlib propagate ...`` and ``python -m initlib train ...`` (or ``initlib ...``).
+
+``propagate`` measures one forward and one backward pass through a fresh deep net
+(:func:`initlib.propagate`) and prints a per-layer table, or JSON with ``--json``::
+
+    python -m initlib propagate --depth 50 --width 256 --activation relu --init kaiming_normal --json
+    python -m initlib propagate --widths 784,1000,500,250,10 --activation tanh --init xavier_uniform
+
+``train`` trains an MLP on Shapeset-3x2 (:func:`initlib.train`) and prints its curves::
+
+    python -m initlib train --depth 5 --width 1000 --activation tanh --init standard_uniform --steps 2000
+
+Sizes default to the preset (``--preset quick|paper``; ``quick`` on a CPU, ``paper`` with CUDA).
+Bad flags or values: a message naming the problem, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import theory
+from .initializers import SCHEMES
+
+EXIT_USAGE = 2
+TABLE_COLUMNS = ("layer", "fan_in", "fan_out", "pre_var", "theory_pre_var", "act_mean", "act_var",
+                 "grad_var", "theory_grad_var", "saturation")
+
+
+def _parse_widths(text: str) -> list[int]:
+    try:
+        widths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers like 784,256,10; got {text!r}") from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"needs at least two positive sizes (input, then layers); got {text!r}")
+    return widths
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def _init_arg(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` for the initializer; VALUE becomes an int, a float or stays a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"must look like KEY=VALUE (e.g. gain=1.5, nonlinearity=tanh); got {text!r}")
+    for convert in (int, float):
+        try:
+            return key, convert(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def _common(parser: argparse.ArgumentParser, activation: str, init: str) -> None:
+    shape = parser.add_argument_group("network shape (default: the preset's)")
+    shape.add_argument("--widths", type=_parse_widths, metavar="N0,N1,...",
+                       help="every width, input first (excludes --depth/--width)")
+    shape.add_argument("--depth", type=_positive_int, help="number of layers")
+    shape.add_argument("--width", type=_positive_int, help="width of every layer")
+    parser.add_argument("--activation", default=activation, choices=theory.ACTIVATIONS,
+                        help=f"default {activation}")
+    parser.add_argument("--init", default=init, choices=sorted(SCHEMES), metavar="SCHEME",
+                        help=f"an initlib scheme (default {init}): {', '.join(sorted(SCHEMES))}")
+    parser.add_argument("--init-arg", type=_init_arg, action="append", default=[], metavar="KEY=VALUE",
+                        help="keyword for the initializer, repeatable (e.g. --init-arg nonlinearity=tanh)")
+    parser.add_argument("--seed", type=_nonnegative_int, default=0, help="default 0")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="default auto (CUDA if present, else CPU)")
+    parser.add_argument("--preset", choices=("quick", "paper"),
+                        help="default sizes: quick on a CPU, paper with CUDA")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="initlib", description="Measure deep nets at initialization, or train them, from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train}")
+
+    prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
+                          description="One forward and one backward pass through a fresh net (initlib.propagate): "
+                                      "per-layer variances beside initlib.theory's predictions.")
+    _common(prop, "relu", "kaiming_normal")
+    prop.set_defaults(subparser=prop)
+    prop.add_argument("--batch", type=_positive_int, help="examples (default: the preset's)")
+    prop.add_argument("--negative-slope", type=float, help="leaky_relu's slope (default 0.01)")
+    prop.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                      help="float64 keeps very deep vanishing/exploding nets finite")
+    prop.add_argument("--theory", choices=theory.METHODS, default="paper",
+                      help="paper: closed forms + linear regime; mean_field: exact Gaussian moments")
+    prop.add_argument("--jacobian", type=_nonnegative_int, default=0, metavar="K",
+                      help="singular values of each layer's Jacobian for K examples (Glorot eq. 17)")
+    prop.add_argument("--hist-bins", type=_nonnegative_int, default=50, help="histogram bins, 0 for none")
+
+    tr = sub.add_parser("train", help="train an MLP on Shapeset-3x2 and print its curves",
+                        description="Train an MLP (softmax + NLL) on Shapeset-3x2 (initlib.train). "
+                                    "--depth/--width give the hidden layers; input 1024 and 9 classes are added.")
+    _common(tr, "tanh", "xavier_uniform")
+    tr.set_defaults(subparser=tr)
+    tr.add_argument("--steps", type=_nonnegative_int, help="updates (default: the preset's)")
+    tr.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
+    tr.add_argument("--batch", type=_positive_int, default=10, help="examples per update (default 10)")
+    tr.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd", help="default sgd")
+    tr.add_argument("--record-every", type=_positive_int, help="updates between records (default steps/20)")
+    tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
+    return parser
+
+
+def _widths(args, parser, preset, train: bool) -> list[int]:
+    from .data import NUM_CLASSES, SIDE
+    if args.widths is not None:
+        if args.depth is not None or args.width is not None:
+            parser.error("give either --widths or --depth/--width, not both")
+        if train and (args.widths[0] != SIDE * SIDE or args.widths[-1] != NUM_CLASSES):
+            parser.error(f"--widths for train must start with {SIDE * SIDE} (Shapeset-3x2's 32x32 pixels) and end "
+                         f"with {NUM_CLASSES} (its classes); got {','.join(map(str, args.widths))}")
+        return args.widths
+    if train:
+        depth = args.depth if args.depth is not None else preset.glorot_depth
+        width = args.width if args.width is not None else preset.glorot_width
+        return [SIDE * SIDE] + [width] * depth + [NUM_CLASSES]
+    depth = args.depth if args.depth is not None else preset.deep_depth
+    width = args.width if args.width is not None else preset.deep_width
+    return [width] * (depth + 1)
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def _table(rows: list[dict], columns) -> str:
+    cells = [[_format(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def _show_progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _save(fig, path: str) -> None:
+    fig.savefig(path)
+
+
+def _run_propagate(args, parser, preset) -> None:
+    from .propagation import propagate
+    widths = _widths(args, parser, preset, train=False)
+    result = propagate(
+        widths, args.activation, args.init, batch=args.batch or preset.batch, seed=args.seed, device=args.device,
+        jacobian=args.jacobian, hist_bins=args.hist_bins, negative_slope=args.negative_slope, dtype=args.dtype,
+        theory_method=args.theory, progress=_show_progress(args), **dict(args.init_arg),
+    )
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data))
+    else:
+        print(f"{args.activation} net {widths[0]}->...->{widths[-1]} ({len(widths) - 1} layers), init {result.init}, "
+              f"batch {result.batch}, seed {result.seed}, device {result.device}")
+        print(_table(data["layers"], TABLE_COLUMNS))
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        from .plotting import plot_propagation
+        _save(plot_propagation(result), args.plot)
+
+
+def _run_train(args, parser, preset) -> None:
+    from .training import default_data, train
+    widths = _widths(args, parser, preset, train=True)
+    result = train(
+        widths, args.activation, args.init, data=default_data(preset.name),
+        steps=args.steps if args.steps is not None else preset.glorot_steps, lr=args.lr, batch=args.batch,
+        optimizer=args.optimizer, seed=args.seed, device=args.device, record_every=args.record_every,
+        progress=_show_progress(args), **dict(args.init_arg),
+    )
+    if args.csv == "-":
+        result.to_csv(sys.stdout)
+    elif args.csv:
+        result.to_csv(args.csv)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    elif args.csv != "-":
+        rows = [{"step": s, "train_loss": a, "train_error": b, "test_error": c}
+                for s, a, b, c in zip(result.steps, result.train_loss, result.train_error, result.test_error)]
+        print(f"{args.activation} MLP {'-'.join(map(str, widths))}, init {result.init}, {args.optimizer} "
+              f"lr {args.lr}, batch {args.batch}, device {result.device}"
+              + (" (diverged)" if result.diverged else ""))
+        print(_table(rows, ("step", "train_loss", "train_error", "test_error")))
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        from .plotting import plot_training
+        _save(plot_training(result), args.plot)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = args.subparser
+    from .presets import preset as get_preset
+    try:
+        preset = get_preset(args.preset)
+        if args.command == "propagate":
+            _run_propagate(args, sub, preset)
+        else:
+            _run_train(args, sub, preset)
+    except (ValueError, TypeError) as err:
+        # argparse's own convention for a bad value: usage, the message, exit status 2
+        sub.error(str(err))
+    return 0
