@@ -114,3 +114,80 @@ def plot_histograms(result, kind: str = "act", ax=None, layers=None, density: bo
     ax.set(xlabel=what, ylabel="fraction of values per bin" if density else "count")
     ax.legend(ncol=2)
     return ax
+
+
+TRAINING_LABELS = {
+    "train_loss": "training loss (NLL, nats)",
+    "train_error": "training error (%)",
+    "test_error": "test error (%)",
+}
+LAYER_LABELS = {
+    "grad_var": r"Var$[\partial C/\partial s^l]$ (log scale)",
+    "weight_grad_var": r"Var$[\partial C/\partial W^l]$ (log scale)",
+    "pre_var": r"Var$[s^l]$ (log scale)",
+}
+
+
+def plot_training(results, metrics=("train_loss", "test_error"), labels=None, axes=None, chance=None):
+    """Training curves of one :class:`initlib.TrainResult` or a list of them: one panel per metric
+    (``"train_loss"``, ``"train_error"``, ``"test_error"``) against the update step, one line per
+    run. Errors are drawn in percent; ``chance`` (a fraction) adds a dotted line on error panels.
+    Returns the figure."""
+    results = results if isinstance(results, (list, tuple)) else [results]
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    for m in metrics:
+        if m not in TRAINING_LABELS:
+            raise ValueError(f"metrics must be among {', '.join(repr(k) for k in TRAINING_LABELS)}; got {m!r}")
+    if labels is None:
+        labels = [r.init for r in results]
+    if len(labels) != len(results):
+        raise ValueError(f"labels must have one entry per result ({len(results)}), got {len(labels)}")
+    if axes is None:
+        fig, axes = subplots(1, len(metrics), height=3.2, squeeze=False)
+        axes = axes[0]
+    else:
+        axes = list(axes) if hasattr(axes, "__len__") else [axes]
+        fig = axes[0].figure
+    for ax, metric in zip(axes, metrics):
+        scale = 100.0 if metric.endswith("error") else 1.0
+        for i, (r, label) in enumerate(zip(results, labels)):
+            values = [scale * v if v is not None else float("nan") for v in getattr(r, metric)]
+            ax.plot(r.steps, values, color=color_for(i), label=label)
+        if chance is not None and metric.endswith("error"):
+            ax.axhline(100 * chance, color=PALETTE["black"], ls=":", lw=1.2, label="chance")
+        ax.set(xlabel="update step", ylabel=TRAINING_LABELS[metric])
+    axes[0].legend()
+    return fig
+
+
+def plot_layer_stats(result, name: str = "grad_var", against: str = "step", ax=None, steps=None, layers=None):
+    """A per-layer statistic recorded by :func:`initlib.train` (``"grad_var"``,
+    ``"weight_grad_var"``, ``"pre_var"``), log scale. ``against="step"``: one line per layer
+    through training; ``against="layer"``: one line per recorded step (``steps``: which ones,
+    default the first, a middle one and the last) across the layers. Returns the axes."""
+    if name not in LAYER_LABELS:
+        raise ValueError(f"name must be one of {', '.join(repr(k) for k in LAYER_LABELS)}; got {name!r}")
+    if against not in ("step", "layer"):
+        raise ValueError(f"against must be one of 'step', 'layer'; got {against!r}")
+    if ax is None:
+        _, ax = subplots(1, 1, height=3.2)
+    records = getattr(result, name)
+    depth = len(records[0])
+    if against == "step":
+        chosen = list(layers) if layers is not None else list(range(1, depth + 1))
+        for i, l in enumerate(chosen):
+            ax.plot(result.steps, [rec[l - 1] for rec in records], color=color_for(i), label=f"layer {l}")
+        ax.set(xlabel="update step", yscale="log", ylabel=LAYER_LABELS[name])
+        ax.legend(ncol=2 if len(chosen) > 4 else 1)
+    else:
+        if steps is None:
+            steps = sorted({result.steps[0], result.steps[len(result.steps) // 2], result.steps[-1]})
+        for i, step in enumerate(steps):
+            if step not in result.steps:
+                raise ValueError(f"steps must be recorded steps ({result.steps[0]}, ..., {result.steps[-1]}); got {step}")
+            rec = records[result.steps.index(step)]
+            ax.plot(range(1, depth + 1), rec, marker="o", ms=3, color=color_for(i), label=f"step {step}")
+        ax.set(xlabel="layer $l$", yscale="log", ylabel=LAYER_LABELS[name])
+        ax.legend()
+    return ax

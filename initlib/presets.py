@@ -38,8 +38,8 @@ class Preset:
 PRESETS = {
     "quick": Preset(
         name="quick", batch=512, deep_depth=50, deep_width=256, glorot_width=1000, glorot_depth=5,
-        glorot_train_size=6000, glorot_test_size=1000, glorot_steps=1500,
-        he_depth=30, he_width=64, he_steps=400,
+        glorot_train_size=6000, glorot_test_size=1000, glorot_steps=2000,
+        he_depth=30, he_width=64, he_steps=800,
     ),
     "paper": Preset(
         name="paper", batch=1000, deep_depth=100, deep_width=1000, glorot_width=1000, glorot_depth=5,

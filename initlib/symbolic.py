@@ -575,11 +575,18 @@ def backward_variance_factors(widths, a=0) -> list[sp.Expr]:
     gradients of variance (1 + a^2)/2 times the one above (He (12)): the factor is n_{l+1} / n_l.
     """
     widths = _widths(widths)
-    factors = []
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
-        var_w = _solve_for_variance(he_forward_condition(n_in, VAR_W, a))
-        factors.append(sp.simplify(_he_backward_factor(n_out, var_w, a)))
-    return factors
+    a = _expr(a, "a", positive=False)
+    n_in, n_out, slope, factor = _generic_backward_factor()
+    return [sp.simplify(factor.subs({n_in: lo, n_out: hi, slope: a})) for lo, hi in zip(widths[:-1], widths[1:])]
+
+
+@functools.lru_cache(maxsize=None)
+def _generic_backward_factor() -> tuple[sp.Symbol, sp.Symbol, sp.Symbol, sp.Expr]:
+    """The factor of :func:`backward_variance_factors`, derived once for symbolic widths and slope."""
+    n_in, n_out = sp.symbols("n_in n_out", positive=True)
+    a = sp.Symbol("a", real=True)
+    var_w = _solve_for_variance(he_forward_condition(n_in, VAR_W, a))
+    return n_in, n_out, a, sp.simplify(_he_backward_factor(n_out, var_w, a))
 
 
 def backward_variance_product(widths, a=0) -> sp.Expr:

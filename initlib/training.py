@@ -12,6 +12,8 @@ it records the training loss and error, the test error, and per layer:
 * ``weight_grad_var[l]`` — Var of the entries of dC/dW^l with ``C`` the NLL averaged over the
   statistics batch: the step direction plain SGD would take (their eq. (7) quantity).
 * ``pre_var[l]`` — Var[s^l], the forward signal (their eq. (5)).
+* ``weight_var[l]``, ``bias_var[l]`` — E[(W^l)^2] and E[(b^l)^2] of the current parameters: what
+  the variance analysis would take as Var[W^l] (and the biases' variance) at this point.
 
 Variances are over every unit and example (means removed), on a fixed statistics batch: the
 first 300 test examples, as Glorot & Bengio monitored theirs. The variance analysis of the
@@ -20,10 +22,10 @@ derivations describes step 0 only; the later records show how far training moves
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)
 >>> x = torch.randn(200, 8, generator=g); y = (x[:, 0] > 0).long()
->>> r = train([8, 16, 2], "tanh", "xavier_uniform", data=(x, y, x, y), steps=200, lr=0.1,
-...           record_every=100, device="cpu")
+>>> r = train([8, 16, 2], "tanh", "xavier_uniform", data=(x, y, x, y), steps=100, lr=0.1,
+...           record_every=50, device="cpu")
 >>> r.steps
-[0, 100, 200]
+[0, 50, 100]
 >>> r.test_error[-1] < r.test_error[0]
 True
 """
@@ -52,13 +54,13 @@ ACTIVATIONS = theory.ACTIVATIONS
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MOMENTUM = 0.9
 STATS_EXAMPLES = 300  # Glorot & Bengio's fixed monitoring set
-TRAIN_EVAL_EXAMPLES = 2000  # training loss and error are measured on (at most) this many fixed examples
+TRAIN_EVAL_EXAMPLES = 1000  # training loss and error are measured on (at most) this many fixed examples
 EVAL_CHUNK = 2000
 DEFAULT_LR = 0.01
 DEFAULT_RECORDS = 20
 DATA_SEED = 0  # the default Shapeset-3x2 sample is one fixed data set, whatever the training seed
 
-PER_LAYER = ("grad_var", "weight_grad_var", "pre_var")
+PER_LAYER = ("grad_var", "weight_grad_var", "pre_var", "weight_var", "bias_var")
 PER_RECORD = ("train_loss", "train_error", "test_error")
 
 
@@ -100,7 +102,7 @@ def _clean(value):
 class TrainResult:
     """What :func:`train` recorded. ``steps[k]`` is the number of updates made before record ``k``;
     ``train_loss``, ``train_error``, ``test_error`` hold one number per record, and ``grad_var``,
-    ``weight_grad_var``, ``pre_var`` one list per record with one number per layer (layer 1 first,
+    ``weight_grad_var``, ``pre_var``, ``weight_var``, ``bias_var`` one list per record with one number per layer (layer 1 first,
     the logits last). Errors are fractions in [0, 1]. ``diverged`` is True when the loss became
     inf/NaN (training stopped there, at the last record)."""
 
@@ -122,6 +124,8 @@ class TrainResult:
     grad_var: list = dataclasses.field(default_factory=list)
     weight_grad_var: list = dataclasses.field(default_factory=list)
     pre_var: list = dataclasses.field(default_factory=list)
+    weight_var: list = dataclasses.field(default_factory=list)
+    bias_var: list = dataclasses.field(default_factory=list)
     diverged: bool = False
 
     @property
@@ -236,6 +240,26 @@ def default_data(preset_name: str | None = None):
     return _default_data(p.glorot_train_size, p.glorot_test_size)
 
 
+# Glorot & Bengio trained 5 hidden layers of 1000 units; on a CPU the quick preset trains 256
+# (a 1000-wide net costs about 5 times more per step).
+QUICK_GLOROT_WIDTH = 256
+
+
+def glorot_widths(preset_name: str | None = None) -> list[int]:
+    """``[1024, w, ..., w, 9]`` for Shapeset-3x2 with the preset's ``glorot_depth`` hidden layers:
+    ``w = glorot_width`` (1000, the paper's) except on the quick preset, where it is at most
+    :data:`QUICK_GLOROT_WIDTH`.
+
+    >>> glorot_widths("paper")
+    [1024, 1000, 1000, 1000, 1000, 1000, 9]
+    """
+    from .data import NUM_CLASSES, SIDE
+    from .presets import preset
+    p = preset(preset_name)
+    width = min(p.glorot_width, QUICK_GLOROT_WIDTH) if p.name == "quick" else p.glorot_width
+    return [SIDE * SIDE] + [width] * p.glorot_depth + [NUM_CLASSES]
+
+
 # --- statistics ----------------------------------------------------------------------------------
 
 def _linear_layers(model: nn.Sequential) -> list[nn.Linear]:
@@ -243,8 +267,9 @@ def _linear_layers(model: nn.Sequential) -> list[nn.Linear]:
 
 
 def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor):
-    """Per-layer ``(pre_var, grad_var, weight_grad_var)`` lists on the batch ``(x, y)`` (see the
-    module docstring). The model's ``.grad`` fields are left untouched."""
+    """Per-layer ``(pre_var, grad_var, weight_grad_var, weight_var, bias_var)`` as five device
+    tensors, on the batch ``(x, y)`` (see the module docstring). The model's ``.grad`` fields are
+    left untouched."""
     linears = _linear_layers(model)
     pre = []
     h = x
@@ -260,7 +285,10 @@ def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor):
     grad_var = torch.stack([g.var(unbiased=False) for g in grads[:n]])
     # the gradient of the summed loss, divided by the batch size, is that of the mean loss
     weight_grad_var = torch.stack([(g / len(x)).var(unbiased=False) for g in grads[n:]])
-    return pre_var, grad_var, weight_grad_var
+    with torch.no_grad():
+        weight_var = torch.stack([m.weight.square().mean() for m in linears])
+        bias_var = torch.stack([m.bias.square().mean() for m in linears])
+    return pre_var, grad_var, weight_grad_var, weight_var, bias_var
 
 
 def _evaluate(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -368,13 +396,13 @@ def train(
 
     def record(step: int) -> None:
         model.eval()
-        pre_var, grad_var, weight_grad_var = layer_gradients(model, x_stats, y_stats)
+        per_layer = layer_gradients(model, x_stats, y_stats)
         with torch.no_grad():
             train_loss, train_error = _evaluate(model, x_eval, y_eval)
             _, test_error = _evaluate(model, x_test, y_test)
         model.train()
         pending.append((step, torch.stack([train_loss, train_error, test_error]).detach(),
-                        torch.stack([grad_var, weight_grad_var, pre_var]).detach()))
+                        torch.stack(per_layer).detach()))
 
     bar = None
     if progress:
@@ -412,7 +440,6 @@ def train(
         result.train_loss.append(curves[0])
         result.train_error.append(curves[1])
         result.test_error.append(curves[2])
-        result.grad_var.append(layers[0])
-        result.weight_grad_var.append(layers[1])
-        result.pre_var.append(layers[2])
+        for name, values in zip(("pre_var", "grad_var", "weight_grad_var", "weight_var", "bias_var"), layers):
+            getattr(result, name).append(values)
     return result

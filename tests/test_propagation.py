@@ -93,8 +93,9 @@ def test_statistics_match_autograd(activation):
         # Glorot eq. (17): J = dh^l/dh^(l-1) for the first two examples
         jac = fprime[:2, :, None] * w.detach()[None]
         sv = torch.linalg.svdvals(jac)
-        assert layer.jacobian_singular_values == pytest.approx(sv[0].tolist(), rel=1e-9)
-        assert layer.jacobian_mean_singular_value == pytest.approx(float(sv.mean()), rel=1e-9)
+        # (computed from a Gram matrix: accurate to sqrt(eps) times the largest, 1e-8 in float64)
+        assert layer.jacobian_singular_values == pytest.approx(sv[0].tolist(), abs=1e-6)
+        assert layer.jacobian_mean_singular_value == pytest.approx(float(sv.mean()), abs=1e-6)
 
 
 def test_bias_matches_autograd():

@@ -51,6 +51,11 @@ const later = (ms, value) => new Promise(r => setTimeout(() => r(value), ms));
   out.uncaptioned = Array.from(main.querySelectorAll(".cell_output img"))
     .filter(img => !(img.closest("figure") && img.closest("figure").querySelector("figcaption")))
     .map(img => img.src);
+  // myst-nb wraps every output of a cell with figure metadata in a figure: text or math there
+  // means the caption is repeated under outputs that are not the figure.
+  out.notFigures = Array.from(main.querySelectorAll(".cell_output figure"))
+    .filter(fig => !fig.querySelector("img, svg"))
+    .map(fig => (fig.querySelector("figcaption") || fig).textContent.trim().slice(0, 60));
   out.noAlt = Array.from(main.querySelectorAll("img"))
     .filter(img => { const alt = (img.getAttribute("alt") || "").trim();
                      return !alt || img.src.endsWith(alt.split("/").pop()); })
@@ -186,6 +191,9 @@ def test_page(page, browser, site_server):
     if out["uncaptioned"]:
         problems.append("figures without a caption (cell metadata mystnb.figure.caption): "
                         f"{out['uncaptioned']}")
+    if out["notFigures"]:
+        problems.append("figure captions under outputs that are not images (a cell with figure metadata "
+                        f"must output only its figure): {out['notFigures']}")
     if out["noAlt"]:
         problems.append(f"images without alt text (cell metadata mystnb.image.alt): {out['noAlt']}")
     if console:

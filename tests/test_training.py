@@ -91,6 +91,11 @@ def test_step0_gradients_match_autograd(activation, init):
     r = initlib.train(widths, activation, init, data=split, steps=0, seed=9, device="cpu")
     x, y = split.x_test[:STATS_EXAMPLES], split.y_test[:STATS_EXAMPLES]
     grad_var, weight_grad_var, pre_var = direct_statistics(widths, activation, init, 9, x, y)
+    gen = torch.Generator().manual_seed(9)
+    net = initlib.init_module(mlp(widths, activation), init, generator=gen)
+    weight_var = [float(m.weight.detach().square().mean()) for m in net if isinstance(m, torch.nn.Linear)]
+    assert r.bias_var[0] == [0.0, 0.0, 0.0]
+    assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(r.weight_var[0], weight_var))
     for got, want in ((r.grad_var[0], grad_var), (r.weight_grad_var[0], weight_grad_var), (r.pre_var[0], pre_var)):
         assert len(got) == len(want) == 3
         for g, w in zip(got, want):
