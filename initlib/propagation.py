@@ -138,10 +138,10 @@ def _histogram(x: torch.Tensor, bins: int, low: float, high: float) -> torch.Ten
 
 def _singular_values(jac: torch.Tensor) -> torch.Tensor:
     """Singular values (descending) of a batch of matrices, as square roots of the eigenvalues of the
-    smaller Gram matrix, in float64: some 25 times faster than an SVD at width 1000, and accurate to
-    sqrt(machine epsilon) times the largest singular value."""
+    smaller Gram matrix, in the run's precision: several times faster than an SVD at width 1000, and
+    accurate to sqrt(machine epsilon) times the largest singular value (3e-4 in float32)."""
     gram = jac @ jac.transpose(-1, -2) if jac.shape[-2] <= jac.shape[-1] else jac.transpose(-1, -2) @ jac
-    return torch.linalg.eigvalsh(gram.to(torch.float64)).clamp_(min=0).sqrt_().flip(-1)
+    return torch.linalg.eigvalsh(gram).clamp_(min=0).sqrt_().flip(-1).to(torch.float64)
 
 
 # --- the result ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ repeatable): a failure means the formula is wrong, not bad luck.
 import math
 
 Z = 6.0
-KURTOSIS = {"uniform": 1.8, "normal": 3.0, "truncated_normal": 3.0}  # 3 bounds the truncated law's (2.63 at +-2)
+KURTOSIS = {"uniform": 1.8, "normal": 3.0, "truncated_normal": 3.0}  # 3 bounds the truncated law's (2.366 at +-2)
 
 
 def variance_tolerance(n: int, law: str) -> float:
