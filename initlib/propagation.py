@@ -41,7 +41,7 @@ from .initializers import get_scheme
 ACTIVATIONS = theory.ACTIVATIONS
 SATURATION_THRESHOLD = 0.1  # a unit is saturated when |f'(s)| < 0.1 * sup |f'|
 DEFAULT_HIST_BINS = 50
-MAX_HIST_BINS = 253  # bin indices (plus an underflow and an overflow bin) fit in uint8
+MAX_HIST_BINS = 10_000
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 # Fixed histogram ranges for h^l: the activation's range where it is bounded, +-4 (four standard
@@ -108,8 +108,18 @@ def _second_moment(x: torch.Tensor) -> torch.Tensor:
 
 
 def _var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Population variance (divide by the count) and mean, two-pass: no cancellation when mean^2 >> var."""
+    """Population variance (divide by the count) and mean.
+
+    E[x^2] - mean^2 loses digits when mean^2 is close to E[x^2] (a sigmoid layer's outputs), so it
+    is used only when mean^2 < E[x^2] / 2, where it is accurate to twice the rounding of E[x^2];
+    otherwise the mean is subtracted first. That test needs the values on the host: free on a
+    CPU, a synchronisation on a GPU, which therefore always takes the two-pass route.
+    """
     mean = x.mean()
+    if x.device.type == "cpu":
+        second = _second_moment(x)
+        if float(mean) ** 2 < float(second) / 2:
+            return second - mean * mean, mean
     return _second_moment(x - mean), mean
 
 
@@ -131,8 +141,8 @@ def _histogram(x: torch.Tensor, bins: int, low: float, high: float) -> torch.Ten
     """Counts in the bins [low + k w, low + (k+1) w), w = (high - low) / bins; values outside are dropped."""
     if x.device.type != "cpu":
         return torch.histc(x, bins, low, high)  # on a GPU: one kernel, no host sync (bincount needs one)
-    # Bin 0 collects everything below, bin bins+1 everything above; uint8 indices make bincount fast.
-    index = (x - low).mul_(bins / (high - low)).add_(1.0).clamp_(0.0, bins + 1.0).to(torch.uint8)
+    # Bin 0 collects everything below, bin bins+1 everything above.
+    index = (x - low).mul_(bins / (high - low)).add_(1.0).clamp_(0.0, bins + 1.0).to(torch.int32)
     return torch.bincount(index.reshape(-1), minlength=bins + 2)[1:-1]
 
 

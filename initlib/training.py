@@ -329,9 +329,9 @@ def train(
     init : a name in :data:`initlib.SCHEMES` (``"standard_uniform"``: Glorot's eq. 1;
         ``"xavier_uniform"``: eq. 16; ``"kaiming_normal"``: He's eq. 10...) or a callable
         ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
-    data : ``(x_train, y_train, x_test, y_test)`` (float ``(n, n_0)`` inputs, int64 labels in
-        ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split`; None: Shapeset-3x2 at the
-        preset's sizes (:func:`default_data`).
+    data : ``(x_train, y_train, x_test, y_test)`` (float ``(n, n_0)`` inputs, trained in float32;
+        int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split`; None: Shapeset-3x2
+        at the preset's sizes (:func:`default_data`). Statistics use the first 300 test examples.
     steps : number of updates (default: the preset's ``glorot_steps``); 0 records step 0 only.
     lr : learning rate.  batch : examples per update (Glorot & Bengio: 10).
     optimizer : ``"sgd"`` (plain), ``"momentum"`` (SGD with momentum 0.9) or ``"adam"``.
@@ -391,7 +391,7 @@ def train(
         device=str(dev), widths=widths, activation=activation, init=init_name, init_kwargs=dict(init_kwargs),
         optimizer=optimizer, lr=lr, batch=batch, seed=seed, n_train=len(x_train), n_test=len(x_test),
     )
-    # Records stay on the device until the end: one transfer, no synchronisation per record.
+    # Records stay on the device and reach the host in one transfer at the end.
     pending = []
 
     def record(step: int) -> None:

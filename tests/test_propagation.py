@@ -221,7 +221,7 @@ def test_column_checks_its_name():
     ({"bias": -1.0}, "bias"),
     ({"jacobian": -2}, "jacobian"),
     ({"hist_bins": -1}, "hist_bins"),
-    ({"hist_bins": 300}, "hist_bins"),
+    ({"hist_bins": 20_000}, "hist_bins"),
     ({"act_range": (1, 0)}, "act_range"),
     ({"dtype": "int32"}, "dtype"),
     ({"negative_slope": 0.1}, "negative_slope"),

@@ -208,3 +208,28 @@ def test_cuda_starts_from_the_cpu_net(easy):
     assert gpu.device.startswith("cuda")
     for a, b in zip(cpu.grad_var[0], gpu.grad_var[0]):
         assert math.isclose(a, b, rel_tol=1e-3)
+
+
+def test_plots(easy):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from initlib import plotting
+
+    a, b = run(easy, steps=20, record_every=10), run(easy, steps=20, record_every=10, init="standard_uniform")
+    fig = plotting.plot_training([a, b], chance=2 / 3)
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 3  # two runs and the chance line
+    assert fig.axes[1].lines[0].get_ydata()[0] == pytest.approx(100 * a.test_error[0])
+    ax = plotting.plot_layer_stats(a, "weight_grad_var", against="layer", steps=[0, 20])
+    assert len(ax.lines) == 2 and list(ax.lines[1].get_ydata()) == a.weight_grad_var[-1]
+    ax = plotting.plot_layer_stats(a, "grad_var", against="step", layers=[1, 3])
+    assert list(ax.lines[1].get_ydata()) == a.layer_series("grad_var", 3)
+    with pytest.raises(ValueError, match="metrics must be among"):
+        plotting.plot_training(a, metrics=("accuracy",))
+    with pytest.raises(ValueError, match="steps must be recorded steps"):
+        plotting.plot_layer_stats(a, against="layer", steps=[5])
+    with pytest.raises(ValueError, match="against must be one of"):
+        plotting.plot_layer_stats(a, against="time")
+    plt.close("all")
