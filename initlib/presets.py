@@ -27,6 +27,7 @@ class Preset:
     glorot_width: int       # Glorot & Bengio Fig. 6-7: 5 tanh hidden layers of this width
     glorot_depth: int
     # training
+    glorot_train_width: int  # Glorot & Bengio on Shapeset-3x2: units per tanh hidden layer
     glorot_train_size: int  # Shapeset-3x2 training examples
     glorot_test_size: int
     glorot_steps: int
@@ -38,12 +39,12 @@ class Preset:
 PRESETS = {
     "quick": Preset(
         name="quick", batch=512, deep_depth=50, deep_width=256, glorot_width=1000, glorot_depth=5,
-        glorot_train_size=6000, glorot_test_size=1000, glorot_steps=2000,
+        glorot_train_width=256, glorot_train_size=6000, glorot_test_size=1000, glorot_steps=2000,
         he_depth=30, he_width=64, he_steps=800,
     ),
     "paper": Preset(
         name="paper", batch=1000, deep_depth=100, deep_width=1000, glorot_width=1000, glorot_depth=5,
-        glorot_train_size=100_000, glorot_test_size=10_000, glorot_steps=200_000,
+        glorot_train_width=1000, glorot_train_size=100_000, glorot_test_size=10_000, glorot_steps=200_000,
         he_depth=30, he_width=512, he_steps=5000,
     ),
 }

@@ -230,6 +230,10 @@ class Propagation:
     def __len__(self) -> int:
         return len(self.layers)
 
+    def __repr__(self) -> str:
+        return (f"Propagation({self.activation}, init={self.init!r}, widths={self.widths[0]}->...->{self.widths[-1]} "
+                f"({len(self.layers)} layers), batch={self.batch}, seed={self.seed}, device={self.device!r})")
+
     def to_dict(self) -> dict:
         """A JSON-ready dict; statistics that overflowed (inf/NaN) become None."""
         out = {k: getattr(self, k) for k in

@@ -26,7 +26,7 @@ Everything an activation contributes is two Gaussian moments at the current vari
   Glorot & Bengio's linear regime (their eq. 4, f'(s) ~ f'(0)) for the smooth squashing
   functions: tanh and softsign give (q, 1); sigmoid, linearised as 1/2 + s/4, gives
   (1/4 + q/16, 1/16). The linear regime is good while q is small (tanh: within 10% for
-  q below about 0.05) and poor for sigmoid, whose mean of 1/2 it keeps but whose curvature it
+  q up to about 0.05, 25% at q = 0.2) and poor for sigmoid, whose mean of 1/2 it keeps but whose curvature it
   drops.
 * ``method="mean_field"``: the same recursion with the Gaussian moments computed exactly for
   every activation (adaptive quadrature for tanh, softsign and sigmoid; the closed forms

@@ -242,13 +242,9 @@ def default_data(preset_name: str | None = None):
 
 # Glorot & Bengio trained 5 hidden layers of 1000 units; on a CPU the quick preset trains 256
 # (a 1000-wide net costs about 5 times more per step).
-QUICK_GLOROT_WIDTH = 256
-
-
 def glorot_widths(preset_name: str | None = None) -> list[int]:
     """``[1024, w, ..., w, 9]`` for Shapeset-3x2 with the preset's ``glorot_depth`` hidden layers:
-    ``w = glorot_width`` (1000, the paper's) except on the quick preset, where it is at most
-    :data:`QUICK_GLOROT_WIDTH`.
+    ``w = glorot_train_width`` (1000 in the paper preset, the paper's; 256 in the quick one).
 
     >>> glorot_widths("paper")
     [1024, 1000, 1000, 1000, 1000, 1000, 9]
@@ -256,8 +252,7 @@ def glorot_widths(preset_name: str | None = None) -> list[int]:
     from .data import NUM_CLASSES, SIDE
     from .presets import preset
     p = preset(preset_name)
-    width = min(p.glorot_width, QUICK_GLOROT_WIDTH) if p.name == "quick" else p.glorot_width
-    return [SIDE * SIDE] + [width] * p.glorot_depth + [NUM_CLASSES]
+    return [SIDE * SIDE] + [p.glorot_train_width] * p.glorot_depth + [NUM_CLASSES]
 
 
 # --- statistics ----------------------------------------------------------------------------------
