@@ -31,6 +31,17 @@ class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """The browser drops connections it no longer needs (a page navigated away mid-download):
+    that is not a failure of the site, so it is not printed as a traceback."""
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="session")
 def site_dir() -> Path:
     if not (SITE / "index.html").is_file():
@@ -44,8 +55,7 @@ def site_server(site_dir):
     """Yield (base_url, requests): an http.server on 127.0.0.1 at an ephemeral port, in a thread."""
     requests: list[tuple[str, int]] = []
     handler = type("Handler", (_RecordingHandler,), {"requests": requests})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(site_dir)))
+    server = _QuietServer(("127.0.0.1", 0), functools.partial(handler, directory=str(site_dir)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
