@@ -38,7 +38,9 @@ def check_ndim(tensor: torch.Tensor, minimum: int, why: str, name: str = "tensor
 
 
 def check_real(value, name: str) -> float:
-    """A finite real number (bool is refused: True is not a slope)."""
+    """A finite real number (bool is refused: True is not a slope). A 0-d real tensor counts, as in torch."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype != torch.bool and not value.is_complex():
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)

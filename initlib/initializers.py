@@ -68,23 +68,36 @@ def truncated_normal_std(k: float = TRUNCATION) -> float:
 
 
 def _standard_normal_cdf(x: float) -> float:
-    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+    # erfc keeps full relative precision in the lower tail, where 1 + erf(x) would round to 0.
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 def _draw_trunc_normal(buffer: torch.Tensor, mean: float, std: float, a: float, b: float, generator) -> None:
     """Inverse-CDF sampling of N(mean, std^2) cut to [a, b], computed in float64.
 
-    One uniform draw per entry, no rejection loop: the easiest exact sampler to read. float64
-    keeps erfinv accurate where the interval sits far in a tail (its CDF values are then
-    close to 1). torch 2.13 draws the same law by rejection, so the numbers differ from
-    torch's for a shared generator state, but the law does not.
+    One uniform draw p in [Phi(alpha), Phi(beta)] per entry and z = Phi^-1(p): the simplest exact
+    sampler, with no rejection loop. An interval that lies above the mean is sampled as its mirror
+    image below it, where the CDF values are small numbers that float64 holds exactly rather than
+    numbers near 1 that it rounds; so even an interval far out in a tail gets its true law.
+    torch 2.13 draws the same law by rejection, so the numbers differ from torch's for a shared
+    generator state, but the law does not.
     """
-    low = _standard_normal_cdf((a - mean) / std)
-    high = _standard_normal_cdf((b - mean) / std)
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    mirrored = alpha > 0
+    if mirrored:
+        alpha, beta = -beta, -alpha
+    low, high = _standard_normal_cdf(alpha), _standard_normal_cdf(beta)
+    if not high > low:
+        raise ValueError(
+            f"the interval [a, b] = [{a}, {b}] holds no probability that float64 can represent for "
+            f"mean={mean}, std={std} (it lies about {min(abs(alpha), abs(beta)):.0f} standard deviations out)"
+        )
     draws = torch.empty(buffer.shape, dtype=torch.float64, device=buffer.device)
-    draws.uniform_(2 * low - 1, 2 * high - 1, generator=generator)
-    draws.erfinv_().mul_(std * math.sqrt(2.0)).add_(mean).clamp_(min=a, max=b)
-    buffer.copy_(draws)
+    draws.uniform_(low, high, generator=generator)
+    z = torch.special.ndtri(draws)
+    if mirrored:
+        z.neg_()
+    buffer.copy_(z.mul_(std).add_(mean).clamp_(min=a, max=b))
 
 
 # --- the basic laws ---------------------------------------------------------------------------

@@ -164,6 +164,31 @@ def test_trunc_normal_keeps_torchs_uncorrected_variance():
     assert float(w.min()) >= -2 and float(w.max()) <= 2
 
 
+@pytest.mark.parametrize("mean,std,a,b", [(10, 1, -2, 2), (-10, 1, -2, 2), (0, 1, 3, 4), (0, 1, -4, -3),
+                                         (0, 0.5, -0.5, 1.0), (0, 1, 7, 9)])
+def test_trunc_normal_is_exact_even_far_out_in_a_tail(mean, std, a, b):
+    # An inverse CDF written with 2 Phi - 1 rounds to +-1 out there and piles the draws on one bound.
+    w = initlib.trunc_normal_(torch.empty(300, 200, dtype=torch.float64), mean, std, a, b, generator=gen(8))
+    law = stats.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
+    assert stats.kstest(w.flatten().numpy(), law.cdf).pvalue > 1e-4
+    assert float(w.min()) >= a and float(w.max()) <= b
+
+
+def test_trunc_normal_refuses_an_interval_with_no_representable_mass():
+    w = torch.zeros(3, 3)
+    with pytest.raises(ValueError, match=r"the interval \[a, b\] = \[50.0, 60.0\] holds no probability"):
+        initlib.trunc_normal_(w, 0.0, 1.0, 50.0, 60.0)
+    assert torch.count_nonzero(w) == 0
+
+
+def test_zero_dim_tensor_numbers_are_accepted_as_in_torch():
+    ours = initlib.xavier_uniform_(torch.empty(40, 30), gain=torch.tensor(2.0), generator=gen(1))
+    theirs = nn.init.xavier_uniform_(torch.empty(40, 30), gain=torch.tensor(2.0), generator=gen(1))
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)  # torch computes the bound in float32
+    with pytest.raises(TypeError, match="gain must be a real number"):
+        initlib.xavier_uniform_(torch.empty(4, 3), gain=torch.tensor(True))
+
+
 def test_uniform_and_normal_moments():
     w = initlib.uniform_(torch.empty(500, 400), -0.5, 1.5, generator=gen(5))
     assert float(w.min()) >= -0.5 and float(w.max()) <= 1.5
