@@ -81,12 +81,12 @@ def _init_arg(text: str) -> tuple[str, object]:
     return key, raw
 
 
-def _common(parser: argparse.ArgumentParser, activation: str, init: str) -> None:
+def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_help: str, width_help: str) -> None:
     shape = parser.add_argument_group("network shape (default: the preset's)")
     shape.add_argument("--widths", type=_parse_widths, metavar="N0,N1,...",
                        help="every width, input first (excludes --depth/--width)")
-    shape.add_argument("--depth", type=_positive_int, help="number of layers")
-    shape.add_argument("--width", type=_positive_int, help="width of every layer")
+    shape.add_argument("--depth", type=_positive_int, help=depth_help)
+    shape.add_argument("--width", type=_positive_int, help=width_help)
     parser.add_argument("--activation", default=activation, choices=theory.ACTIVATIONS,
                         help=f"default {activation}")
     parser.add_argument("--init", default=init, choices=sorted(SCHEMES), metavar="SCHEME",
@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
                           description="One forward and one backward pass through a fresh net (initlib.propagate): "
                                       "per-layer variances beside initlib.theory's predictions.")
-    _common(prop, "relu", "kaiming_normal")
+    _common(prop, "relu", "kaiming_normal", "number of weight layers",
+            "width of the input and of every layer")
     prop.set_defaults(subparser=prop)
     prop.add_argument("--batch", type=_positive_int, help="examples (default: the preset's)")
     prop.add_argument("--negative-slope", type=float, help="leaky_relu's slope (default 0.01)")
@@ -126,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train an MLP on Shapeset-3x2 and print its curves",
                         description="Train an MLP (softmax + NLL) on Shapeset-3x2 (initlib.train). "
                                     "--depth/--width give the hidden layers; input 1024 and 9 classes are added.")
-    _common(tr, "tanh", "xavier_uniform")
+    _common(tr, "tanh", "xavier_uniform", "number of hidden layers",
+            "width of every hidden layer")
     tr.set_defaults(subparser=tr)
     tr.add_argument("--steps", type=_nonnegative_int, help="updates (default: the preset's)")
     tr.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
@@ -171,6 +173,16 @@ def _table(rows: list[dict], columns) -> str:
     return "\n".join(lines)
 
 
+def _wander_note(widths, activation, negative_slope) -> str:
+    """The table's footer: the theory columns are means over nets, and how far one net strays from them."""
+    spread = theory.log_variance_wander(widths, activation, negative_slope)
+    kappa = f"{theory.unit_kurtosis(activation, negative_slope):.3g}"
+    fans = widths[:-1]
+    size = f"{len(fans)}/{fans[0]}" if len(set(fans)) == 1 else "sum 1/n_l"
+    return (f"theory_* are expectations over random nets; one net's log(pre_var) wanders by "
+            f"about sqrt({kappa} * {size}) = {spread:.2f} by layer {len(fans)} (finite width)")
+
+
 def _show_progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
@@ -194,6 +206,7 @@ def _run_propagate(args, parser, preset) -> None:
         print(f"{args.activation} net {widths[0]}->...->{widths[-1]} ({len(widths) - 1} layers), init {result.init}, "
               f"batch {result.batch}, seed {result.seed}, device {result.device}")
         print(_table(data["layers"], TABLE_COLUMNS))
+        print(_wander_note(widths, args.activation, args.negative_slope))
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")

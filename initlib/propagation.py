@@ -285,6 +285,21 @@ def _accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _takes_slope(init_fn: Callable, init_kwargs: dict) -> bool:
+    """Whether ``init_fn`` takes a leaky ReLU slope ``a`` (the kaiming family: ``a`` beside
+    ``nonlinearity``, which is or defaults to "leaky_relu") that the caller left unset."""
+    if "a" in init_kwargs:
+        return False
+    try:
+        params = inspect.signature(init_fn).parameters
+    except (TypeError, ValueError):
+        return False
+    if "a" not in params or "nonlinearity" not in params:
+        return False  # uniform_'s and trunc_normal_'s ``a`` is a bound, not a slope
+    nonlinearity = init_kwargs.get("nonlinearity", params["nonlinearity"].default)
+    return isinstance(nonlinearity, str) and nonlinearity.lower() == "leaky_relu"
+
+
 def _check_bias(bias):
     if isinstance(bias, bool):
         return bias
@@ -332,6 +347,9 @@ def propagate(
     hist_bins : bins of the fixed-range histograms (0: none). ``act_range``/``grad_range``
         override the ranges (see :data:`ACT_RANGES`).
     negative_slope : leaky ReLU's slope (default 0.01, as in torch); only for ``"leaky_relu"``.
+        With ``"leaky_relu"`` it is also the default of the initializer's ``a`` when the scheme
+        takes a slope (``kaiming_*``/``he_*`` with nonlinearity "leaky_relu", their default),
+        so He's eq. (15) gain matches the net; pass ``a=`` to override.
     dtype : ``"float32"`` or ``"float64"`` (float64 keeps very deep vanishing/exploding nets finite).
     theory_method : ``"paper"`` or ``"mean_field"`` (:mod:`initlib.theory`).
     progress : show a tqdm bar over the 2L layer passes.
@@ -344,6 +362,9 @@ def propagate(
     init_fn = get_scheme(init)
     init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
     _check_init_kwargs(init_fn, init_kwargs)
+    if activation == "leaky_relu" and _takes_slope(init_fn, init_kwargs):
+        # He's eq. (15) gain needs the same slope the net uses; only leaky_relu nets get this
+        init_kwargs["a"] = slope
     takes_generator = {"generator": None} if _accepts(init_fn, "generator") else {}
     if batch is None:
         from .presets import preset

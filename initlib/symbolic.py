@@ -608,16 +608,21 @@ def backward_variance_ratio(widths, a=0) -> sp.Expr:
     return sp.simplify(sp.Mul(*backward_variance_factors(widths, a)))
 
 
-def telescoping_induction() -> dict[str, sp.Expr]:
+def telescoping_induction(name: str = "n") -> dict[str, sp.Expr]:
     """The induction proof that the product of :func:`backward_variance_factors` over layers 1..L-1
     is n_L / n_1 for every L >= 1, with indexed widths n[l] and a symbolic L.
+
+    ``name`` is the symbol of the indexed widths: ``"n"`` in Glorot's notation, ``"d"`` in He's
+    (where n is a layer's fan-in and d its number of outputs).
 
     Keys: ``base_product`` (L = 1, the empty product, 1) and ``base_claim`` (n_1/n_1);
     ``hypothesis`` (the claim for L), ``factor`` (the derived factor of the layer that L + 1
     adds), ``step_product`` (hypothesis times factor) and ``step_claim`` (the claim for L + 1).
     The proof is ``base_product == base_claim`` and ``simplify(step_product - step_claim) == 0``.
     """
-    n = sp.IndexedBase("n", positive=True)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be an identifier such as 'n' or 'd', got {name!r}")
+    n = sp.IndexedBase(name, positive=True)
     L = sp.Symbol("L", integer=True, positive=True)
     (factor,) = backward_variance_factors([n[L], n[L + 1]])
     hypothesis = n[L] / n[1]

@@ -338,3 +338,48 @@ def init_variance(init: str, fan_in: int, fan_out: int, **init_kwargs) -> float:
     if name == "ones":
         return math.nan
     raise KeyError(init)
+
+
+def unit_kurtosis(activation: str, negative_slope=None) -> float:
+    """``E[f(z)^4] / E[f(z)^2]^2 - 1`` for ``z ~ N(0, 1)``: the relative variance of one unit's ``f(s)^2``.
+
+    A layer's ``Var[s]`` is ``Var[W]`` times a sum of ``n`` such terms, so one network's value
+    differs from the expectation by a relative standard deviation of about ``sqrt(kappa / n)``.
+    Closed forms: linear 2 (a Gaussian), ReLU 5 (``(3/2) / (1/2)^2 - 1``), leaky ReLU with slope a
+    ``6 (1 + a^4) / (1 + a^2)^2 - 1``; quadrature for the others, at unit variance.
+
+    >>> unit_kurtosis("relu"), unit_kurtosis("linear")
+    (5.0, 2.0)
+    """
+    check_choice(activation, "activation", ACTIVATIONS)
+    a = _slope(activation, negative_slope)
+    if activation == "linear":
+        return 2.0
+    if activation in ("relu", "leaky_relu"):
+        return 6 * (1 + a**4) / (1 + a * a) ** 2 - 1
+    if activation == "selu":
+        def f(x):
+            return SELU_SCALE * (x if x > 0 else SELU_ALPHA * math.expm1(x))
+    else:
+        def f(x):
+            return _f(activation, x)
+    second = _gaussian_mean(lambda x: f(x) ** 2, 1.0)
+    return _gaussian_mean(lambda x: f(x) ** 4, 1.0) / second**2 - 1
+
+
+def log_variance_wander(widths, activation: str = "relu", negative_slope=None) -> float:
+    """About how far one random net's ``log Var[s^L]`` lies from :func:`predict`'s, which is an
+    expectation over nets: ``sqrt(kappa * sum_(l<L) 1/n_l)``, ``kappa`` = :func:`unit_kurtosis`.
+
+    Every layer multiplies ``Var[s]`` by an average over its ``n_(l-1)`` inputs, so the log of the
+    variance takes a random step of standard deviation about ``sqrt(kappa / n)`` per layer; the
+    steps add up like a random walk (Hanin 2018 proves the gradient version: fluctuations grow
+    with ``sum 1/n_l``, not with depth alone). The value is an upper estimate for a batch whose
+    examples are fully correlated, as deep ReLU nets make them; with equal widths and ReLU it is
+    ``sqrt(5 L / n)``.
+
+    >>> round(log_variance_wander([256] * 51, "relu"), 4) == round(math.sqrt(5 * 50 / 256), 4)
+    True
+    """
+    widths = check_widths(widths)
+    return math.sqrt(unit_kurtosis(activation, negative_slope) * sum(1 / n for n in widths[:-1]))

@@ -42,8 +42,26 @@ def test_propagate_table_and_plot(capsys, tmp_path):
     lines = out.strip().splitlines()
     assert lines[0].startswith("tanh net 16->...->8 (2 layers), init xavier_uniform, batch 20")
     assert lines[1].split() == list(cli.TABLE_COLUMNS)
-    assert [line.split()[:3] for line in lines[2:]] == [["1", "16", "32"], ["2", "32", "8"]]
+    assert [line.split()[:3] for line in lines[2:4]] == [["1", "16", "32"], ["2", "32", "8"]]
+    assert lines[4].startswith("theory_* are expectations over random nets") and len(lines) == 5
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_propagate_table_footer_gives_the_finite_width_wander(capsys):
+    out = run(capsys, "propagate", "--depth", "50", "--width", "256", "--batch", "8", "--activation", "relu",
+              "--init", "kaiming_normal", "--device", "cpu", "--quiet", "--hist-bins", "0")
+    assert out.strip().splitlines()[-1].endswith(f"sqrt(5 * 50/256) = {math.sqrt(5 * 50 / 256):.2f} by layer 50 "
+                                                 "(finite width)")
+    json_out = run(capsys, "propagate", "--depth", "2", "--width", "8", "--batch", "4", "--device", "cpu",
+                   "--quiet", "--json")
+    json.loads(json_out)  # the footer is for people: --json stays pure JSON
+
+
+def test_depth_help_says_which_layers(capsys):
+    for command, words in (("propagate", "number of weight layers"), ("train", "number of hidden layers")):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        assert words in " ".join(capsys.readouterr().out.split())
 
 
 def test_propagate_init_args_and_preset(capsys):

@@ -263,3 +263,23 @@ def test_paper_presets_run_on_cuda():
     assert all(0.6 < v < 1.0 for v in r.column("jacobian_mean_singular_value"))
     deep = propagate([1000] * 1001, "relu", "kaiming_normal", batch=1000, device="cuda", hist_bins=0)
     assert len(deep) == 1000 and all(math.isfinite(v) for v in deep.column("grad_var"))
+
+
+def test_leaky_relu_slope_is_the_kaiming_default_a():
+    common = dict(batch=32, seed=4, device=CPU, hist_bins=0)
+    implicit = propagate([64] * 4, "leaky_relu", "kaiming_normal", negative_slope=0.25, **common)
+    explicit = propagate([64] * 4, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.25, **common)
+    assert implicit.init_kwargs == {"a": 0.25}
+    assert implicit.column("pre_var") == explicit.column("pre_var")  # the same draws, bit for bit
+    # He's eq. (15): Var[W] = 2 / ((1 + a^2) n), so the theory is flat at 2 / (1 + a^2)
+    assert implicit.column("theory_pre_var") == pytest.approx([2 / (1 + 0.25**2)] * 3)
+    default_slope = propagate([64] * 3, "leaky_relu", "he_uniform", **common)
+    assert default_slope.init_kwargs == {"a": theory.DEFAULT_NEGATIVE_SLOPE}
+    # the caller's a wins; other nonlinearities, other activations and bound-like a's are left alone
+    assert propagate([64] * 3, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.0,
+                     **common).init_kwargs == {"a": 0.0}
+    assert propagate([64] * 3, "leaky_relu", "kaiming_normal", nonlinearity="relu",
+                     **common).init_kwargs == {"nonlinearity": "relu"}
+    assert propagate([64] * 3, "relu", "kaiming_normal", **common).init_kwargs == {}
+    assert propagate([64] * 3, "leaky_relu", "uniform", a=-0.1, b=0.1, **common).init_kwargs == {"a": -0.1, "b": 0.1}
+    assert propagate([64] * 3, "leaky_relu", "trunc_normal", std=0.1, **common).init_kwargs == {"std": 0.1}

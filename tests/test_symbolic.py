@@ -215,6 +215,16 @@ def test_telescoping_induction():
     assert proof["factor"] == n[L + 1] / n[L]
 
 
+def test_telescoping_induction_named_widths():
+    proof = S.telescoping_induction("d")
+    d = sp.IndexedBase("d", positive=True)
+    L = sp.Symbol("L", integer=True, positive=True)
+    assert proof["factor"] == d[L + 1] / d[L] and proof["step_claim"] == d[L + 1] / d[1]
+    assert is_zero(proof["step_product"] - proof["step_claim"])
+    with pytest.raises(ValueError, match="name"):
+        S.telescoping_induction("not a name")
+
+
 # --- the numeric initializers use the derived formulas ------------------------------------------
 
 

@@ -117,6 +117,21 @@ def test_init_variance_nonzero_mean_and_unknown():
         theory.init_variance("my_scheme", 10, 10)
 
 
+@pytest.mark.parametrize("activation, slope", [("linear", None), ("relu", None), ("leaky_relu", 0.25),
+                                             ("tanh", None), ("sigmoid", None), ("softsign", None), ("selu", None)])
+def test_unit_kurtosis_matches_quadrature(activation, slope):
+    f = {"linear": lambda x: x, "relu": lambda x: max(x, 0.0), "leaky_relu": lambda x: x if x > 0 else 0.25 * x,
+         "tanh": math.tanh, "sigmoid": special.expit, "softsign": lambda x: x / (1 + abs(x)), "selu": _selu}[activation]
+    second, fourth = _gauss(lambda x: f(x) ** 2, 1.0), _gauss(lambda x: f(x) ** 4, 1.0)
+    assert theory.unit_kurtosis(activation, slope) == pytest.approx(fourth / second**2 - 1, rel=1e-7)
+
+
+def test_log_variance_wander_is_a_random_walk_over_fan_ins():
+    assert theory.unit_kurtosis("relu") == 5.0 and theory.unit_kurtosis("leaky_relu", 1.0) == 2.0
+    assert theory.log_variance_wander([256] * 51, "relu") == pytest.approx(math.sqrt(5 * 50 / 256))
+    assert theory.log_variance_wander([100, 400, 10], "linear") == pytest.approx(math.sqrt(2 * (1 / 100 + 1 / 400)))
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: theory.second_moment("gelu", 1.0), "activation"),
     (lambda: theory.second_moment("relu", 1.0, method="exact"), "method"),
@@ -124,6 +139,8 @@ def test_init_variance_nonzero_mean_and_unknown():
     (lambda: theory.second_moment("relu", 1.0, negative_slope=0.1), "negative_slope"),
     (lambda: theory.derivative_moment("leaky_relu", 1.0, negative_slope=-0.5), "negative_slope"),
     (lambda: theory.predict([10], [], "relu"), "widths"),
+    (lambda: theory.log_variance_wander([10], "relu"), "widths"),
+    (lambda: theory.unit_kurtosis("gelu"), "activation"),
     (lambda: theory.predict([10, 0], [1.0], "relu"), "widths"),
     (lambda: theory.predict([10, 10, 10], [1.0], "relu"), "weight_vars"),
     (lambda: theory.predict([10, 10], [-1.0], "relu"), "weight_vars"),
