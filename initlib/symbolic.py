@@ -24,6 +24,8 @@ import numbers
 
 import sympy as sp
 
+from ._checks import check_choice
+
 __all__ = [
     "VAR_W", "ACTIVATIONS", "COMPROMISES", "FACTOR_MEANS",
     "one_layer_steps", "one_layer_variance", "forward_condition", "backward_condition",
@@ -87,12 +89,6 @@ def _widths(widths, name: str = "widths", minimum: int = 1) -> list[sp.Expr]:
     if len(out) < minimum:
         raise ValueError(f"{name} must hold at least {minimum} widths, got {len(out)}")
     return out
-
-
-def _choice(value, name: str, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
-    return value
 
 
 def _normal_density(x: sp.Expr, sigma: sp.Expr = sp.Integer(1)) -> sp.Expr:
@@ -248,7 +244,7 @@ def compromise_variance(n_in, n_out, rule: str) -> sp.Expr:
     >>> compromise_variance(100, 400, "geometric")
     1/200
     """
-    _choice(rule, "rule", COMPROMISES)
+    check_choice(rule, "rule", COMPROMISES)
     steps = glorot_steps(n_in, n_out)
     a, b = steps["estimate_forward"], steps["estimate_backward"]
     if rule == "fan_in":
@@ -274,7 +270,7 @@ def variance_from_factor_mean(n_in, n_out, mean: str) -> sp.Expr:
     >>> variance_from_factor_mean(*sp.symbols("n_in n_out", positive=True), "arithmetic")
     2/(n_in + n_out)
     """
-    _choice(mean, "mean", FACTOR_MEANS)
+    check_choice(mean, "mean", FACTOR_MEANS)
     forward, backward = layer_factors(n_in, n_out, VAR_W)
     return _solve_for_variance(sp.Eq(_MEANS[mean](forward, backward), 1))
 
@@ -347,7 +343,7 @@ def linear_regime(activation: str) -> tuple[sp.Expr, sp.Expr]:
     >>> linear_regime("sigmoid")
     (1/2, 1/4)
     """
-    f = ACTIVATIONS[_choice(activation, "activation", tuple(ACTIVATIONS))](_y)
+    f = ACTIVATIONS[check_choice(activation, "activation", tuple(ACTIVATIONS))](_y)
     return sp.simplify(f.subs(_y, 0)), sp.simplify(sp.diff(f, _y).subs(_y, 0))
 
 
@@ -454,7 +450,7 @@ def kurtosis(law: str, k=2) -> sp.Expr:
     >>> kurtosis("uniform")
     9/5
     """
-    _choice(law, "law", ("uniform", "normal", "truncated_normal"))
+    check_choice(law, "law", ("uniform", "normal", "truncated_normal"))
     value = _fourth_moment_ratios()[law]
     if law == "truncated_normal":
         symbol, expr = value
