@@ -41,6 +41,10 @@ from .initializers import get_scheme
 ACTIVATIONS = theory.ACTIVATIONS
 SATURATION_THRESHOLD = 0.1  # a unit is saturated when |f'(s)| < 0.1 * sup |f'|
 DEFAULT_HIST_BINS = 50
+# Histograms are for looking at a law's shape: a few hundred examples times the layer width give
+# 10^5 values per layer, plenty for 50 bins, and cap their cost on a big batch (on a CPU a full
+# histogram costs a fifth of a layer's matmul).
+DEFAULT_HIST_EXAMPLES = 256
 MAX_HIST_BINS = 10_000
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -165,8 +169,8 @@ class LayerStats:
     batch); ``weight_var``: E[W^2] of the drawn weights. ``saturation``: the fraction of units
     with |f'(s)| < 0.1 sup|f'| -- for ReLU the zeros, for leaky ReLU with slope < 0.1 the negative
     side, for tanh |h| > 0.949, for sigmoid h < 0.026 or h > 0.974, for softsign |h| > 0.684, for
-    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist``: counts of h^l and dC/ds^l in
-    the fixed bins [e_k, e_(k+1)) of :attr:`Propagation.act_edges` / :attr:`Propagation.grad_edges`
+    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist``: counts of h^l and dC/ds^l
+    over the first ``hist_examples`` examples, in the fixed bins [e_k, e_(k+1)) of :attr:`Propagation.act_edges` / :attr:`Propagation.grad_edges`
     (values outside are not counted). Variances are population variances (divided by the count). ``jacobian_singular_values``: singular values (descending) of
     J^l = dh^l/dh^(l-1) = diag(f'(s^l)) W^l for the first example, and
     ``jacobian_mean_singular_value`` their mean over the examples asked for (Glorot & Bengio
@@ -318,6 +322,7 @@ def propagate(
     bias=False,
     jacobian=False,
     hist_bins: int = DEFAULT_HIST_BINS,
+    hist_examples: int = DEFAULT_HIST_EXAMPLES,
     act_range=None,
     grad_range=None,
     negative_slope=None,
@@ -346,6 +351,8 @@ def propagate(
         examples (one SVD per example and layer: costly at width 1000).
     hist_bins : bins of the fixed-range histograms (0: none). ``act_range``/``grad_range``
         override the ranges (see :data:`ACT_RANGES`).
+    hist_examples : the histograms count the first ``hist_examples`` examples of the batch
+        (default 256; Glorot & Bengio's figures used 300); every other statistic uses all of it.
     negative_slope : leaky ReLU's slope (default 0.01, as in torch); only for ``"leaky_relu"``.
         With ``"leaky_relu"`` it is also the default of the initializer's ``a`` when the scheme
         takes a slope (``kaiming_*``/``he_*`` with nonlinearity "leaky_relu", their default),
@@ -378,6 +385,7 @@ def propagate(
     else:
         jac_examples = min(_check_int(jacobian, "jacobian", 0), batch)
     hist_bins = _check_int(hist_bins, "hist_bins", 0)
+    hist_rows = min(_check_int(hist_examples, "hist_examples", 1), batch)
     if hist_bins > MAX_HIST_BINS:
         raise ValueError(f"hist_bins must be at most {MAX_HIST_BINS}, got {hist_bins}")
     act_range = _check_range(act_range, "act_range") if act_range is not None else ACT_RANGES.get(
@@ -439,7 +447,7 @@ def propagate(
             deriv = _derivative(activation, h, slope)
             stats["saturation"].append(zero if deriv is None else _saturation(activation, deriv, slope, sat_cut, zero))
             if hist_bins:
-                act_hists.append(_histogram(h, hist_bins, *act_range))
+                act_hists.append(_histogram(h[:hist_rows], hist_bins, *act_range))
             hs.append(h)
             if bar is not None:
                 bar.update()
@@ -451,7 +459,7 @@ def propagate(
             gs = g if deriv is None else g.mul_(deriv)  # dC/ds^l, in g's buffer
             stats["grad_var"].append(_var_mean(gs)[0])
             if hist_bins:
-                grad_hists.append(_histogram(gs, hist_bins, *grad_range))
+                grad_hists.append(_histogram(gs[:hist_rows], hist_bins, *grad_range))
             weight_grad = torch.mm(gs.t(), hs[l]).div_(batch)
             stats["weight_grad_var"].append(_var_mean(weight_grad)[0])
             del weight_grad

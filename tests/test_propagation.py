@@ -66,6 +66,22 @@ def _replay(widths, init, batch, seed, activation, bias=False, **kwargs):
     return x, weights, pres, acts
 
 
+def test_histograms_count_the_first_hist_examples_examples():
+    widths, batch, seed = [7, 9, 5], 11, 3
+    r = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64",
+                  hist_bins=8, hist_examples=4)
+    full = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64",
+                     hist_bins=8)
+    x, weights, pres, acts = _replay(widths, "xavier_normal", batch, seed, "tanh")
+    for layer, whole, s, h in zip(r.layers, full.layers, pres, acts):
+        per_example_grad = s.grad * batch
+        assert layer.act_hist == numpy.histogram(h.detach()[:4].numpy(), 8, (-1, 1))[0].tolist()
+        assert layer.grad_hist == numpy.histogram(per_example_grad[:4].numpy(), 8, (-4, 4))[0].tolist()
+        assert layer.pre_var == whole.pre_var and layer.grad_var == whole.grad_var  # the rest uses the whole batch
+    with pytest.raises(ValueError, match="hist_examples"):
+        propagate(widths, "tanh", batch=batch, device=CPU, hist_examples=0)
+
+
 @pytest.mark.parametrize("activation", theory.ACTIVATIONS)
 def test_statistics_match_autograd(activation):
     widths, batch, seed = [7, 9, 5, 6], 11, 3
