@@ -49,6 +49,13 @@ def check_real(value, name: str) -> float:
     return value
 
 
+def check_int(value, name: str, minimum: int) -> int:
+    """An integer (not a bool) no smaller than ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_positive(value, name: str) -> float:
     value = check_real(value, name)
     if value <= 0:

@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 
-from . import theory
+from . import propagation, theory
 from .initializers import SCHEMES
 
 EXIT_USAGE = 2
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="paper: closed forms + linear regime; mean_field: exact Gaussian moments")
     prop.add_argument("--jacobian", type=_nonnegative_int, default=0, metavar="K",
                       help="singular values of each layer's Jacobian for K examples (Glorot eq. 17)")
-    prop.add_argument("--hist-bins", type=_nonnegative_int, default=50, help="histogram bins, 0 for none")
+    prop.add_argument("--hist-bins", type=_nonnegative_int, default=propagation.DEFAULT_HIST_BINS, help="histogram bins, 0 for none")
 
     tr = sub.add_parser("train", help="train an MLP on Shapeset-3x2 and print its curves",
                         description="Train an MLP (softmax + NLL) on Shapeset-3x2 (initlib.train). "

@@ -27,14 +27,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import numbers
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from . import theory
-from ._checks import check_choice, check_positive, check_real
+from ._checks import check_choice, check_int, check_positive, check_real
 from .devices import resolve_device
 from .initializers import get_scheme
 
@@ -251,12 +250,6 @@ class Propagation:
 
 # --- argument checks -----------------------------------------------------------------------------
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_range(value, name: str) -> tuple[float, float]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
@@ -376,16 +369,16 @@ def propagate(
     if batch is None:
         from .presets import preset
         batch = preset().batch
-    batch = _check_int(batch, "batch", 2)
-    seed = _check_int(seed, "seed", 0)
+    batch = check_int(batch, "batch", 2)
+    seed = check_int(seed, "seed", 0)
     dev = resolve_device(device)
     bias = _check_bias(bias)
     if isinstance(jacobian, bool):
         jac_examples = 1 if jacobian else 0
     else:
-        jac_examples = min(_check_int(jacobian, "jacobian", 0), batch)
-    hist_bins = _check_int(hist_bins, "hist_bins", 0)
-    hist_rows = min(_check_int(hist_examples, "hist_examples", 1), batch)
+        jac_examples = min(check_int(jacobian, "jacobian", 0), batch)
+    hist_bins = check_int(hist_bins, "hist_bins", 0)
+    hist_rows = min(check_int(hist_examples, "hist_examples", 1), batch)
     if hist_bins > MAX_HIST_BINS:
         raise ValueError(f"hist_bins must be at most {MAX_HIST_BINS}, got {hist_bins}")
     act_range = _check_range(act_range, "act_range") if act_range is not None else ACT_RANGES.get(

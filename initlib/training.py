@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import theory
-from ._checks import check_choice, check_positive
+from ._checks import check_choice, check_int, check_positive
 from .devices import resolve_device
 from .initializers import get_scheme, init_module
 
@@ -190,12 +190,6 @@ class TrainResult:
 
 
 # --- argument checks -----------------------------------------------------------------------------
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
 
 def _check_data(data, widths):
     if isinstance(data, dict) or not hasattr(data, "__len__") or len(data) != 4:
@@ -350,14 +344,14 @@ def train(
     if steps is None:
         from .presets import preset
         steps = preset().glorot_steps
-    steps = _check_int(steps, "steps", 0)
+    steps = check_int(steps, "steps", 0)
     lr = check_positive(lr, "lr")
-    batch = _check_int(batch, "batch", 1)
+    batch = check_int(batch, "batch", 1)
     check_choice(optimizer, "optimizer", OPTIMIZERS)
-    seed = _check_int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
     if record_every is None:
         record_every = max(1, steps // DEFAULT_RECORDS)
-    record_every = _check_int(record_every, "record_every", 1)
+    record_every = check_int(record_every, "record_every", 1)
     dev = resolve_device(device)
     x_train, y_train, x_test, y_test = _check_data(default_data() if data is None else data, widths)
     if batch > len(x_train):
