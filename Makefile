@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going --builder html
 
-.PHONY: setup book test unit notebooks site browser lab gpu-check bench clean help
+.PHONY: setup book test unit notebooks site browser lab gpu-check bench reproduce clean help
 
 help:
 	@echo "make book       set up .venv, then build the website into _build/html"
@@ -15,6 +15,7 @@ help:
 	@echo "make lab        open the chapters in JupyterLab"
 	@echo "make gpu-check  GPU tests and the paper-size runs (needs CUDA)"
 	@echo "make bench      benchmarks (speed ratios, not tests)"
+	@echo "make reproduce  the papers' results into results/ (PRESET=quick|cpu|paper, default cpu)"
 	@echo "make clean      remove the build and the virtual environment"
 
 # A venv whose interpreter no longer runs (moved, Python upgraded) is rebuilt from scratch.
@@ -58,6 +59,10 @@ gpu-check: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_propagation.py
+
+PRESET ?= cpu
+reproduce: setup
+	$(BIN)/python -m reproductions --preset $(PRESET)
 
 clean:
 	rm -rf _build $(VENV) *.egg-info
