@@ -264,7 +264,7 @@ def init_module(
     >>> float(net[0].bias.detach().abs().sum())
     0.0
     >>> lstm = init_module(nn.LSTM(8, 16), "xavier_uniform", forget_bias=1.0)
-    >>> float(lstm.bias_ih_l0[16:32].mean()), float(lstm.bias_hh_l0.abs().sum())
+    >>> float(lstm.bias_ih_l0[16:32].detach().mean()), float(lstm.bias_hh_l0.detach().abs().sum())
     (1.0, 0.0)
     """
     if not isinstance(module, nn.Module):
