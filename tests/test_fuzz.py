@@ -97,7 +97,7 @@ OUTCOMES: dict[str, Counter] = {}
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-@settings(max_examples=EXAMPLES_PER_FUNCTION, deadline=None, derandomize=True,
+@settings(max_examples=EXAMPLES_PER_FUNCTION, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_every_call_fills_finite_values_or_raises_a_clear_valueerror_and_writes_nothing(name, data):
