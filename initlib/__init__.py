@@ -15,17 +15,19 @@ from . import theory
 from .propagation import Propagation, propagate
 from . import data
 from .training import TrainResult, train
-from .fans import fan_in_and_fan_out
+from ._checks import InitTypeError
+from .fans import fan_in_and_fan_out, use_fans
 from .gains import calculate_gain
 from .initializers import (
     SCHEMES,
     constant_,
+    dirac_,
+    eye_,
     get_scheme,
     glorot_normal_,
     glorot_uniform_,
     he_normal_,
     he_uniform_,
-    init_module,
     kaiming_normal_,
     kaiming_uniform_,
     lecun_normal_,
@@ -34,6 +36,7 @@ from .initializers import (
     ones_,
     orthogonal_,
     pytorch_default_,
+    sparse_,
     standard_uniform_,
     trunc_normal_,
     truncated_normal_std,
@@ -43,6 +46,8 @@ from .initializers import (
     xavier_uniform_,
     zeros_,
 )
+from .modules import Fans, LeftAloneWarning, init_module, module_fans
+from .audit import Audit, audit
 
 __version__ = "0.1.0"
 
@@ -53,4 +58,6 @@ __all__ = [
     "propagate", "pytorch_default_", "standard_uniform_", "trunc_normal_", "truncated_normal_std", "uniform_",
     "variance_scaling_", "xavier_normal_", "xavier_uniform_", "zeros_",
     "TrainResult", "data", "train",
+    "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "dirac_", "eye_", "module_fans", "sparse_",
+    "use_fans",
 ]

@@ -13,17 +13,30 @@ import numbers
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+ZERO_ELEMENT_WARNING = "Initializing zero-element tensors is a no-op"
+
+
+class InitTypeError(ValueError, TypeError):
+    """A value of the wrong type: both a ``TypeError`` and a ``ValueError``.
+
+    torch.nn.init raises ``ValueError`` for most bad arguments, so code written for it catches
+    ``ValueError``; the type is also a ``TypeError``, which is what it is. numpy's ``AxisError``
+    (a ``ValueError`` and an ``IndexError``) sets the precedent.
+
+    >>> isinstance(InitTypeError("x"), ValueError), isinstance(InitTypeError("x"), TypeError)
+    (True, True)
+    """
 
 
 def check_tensor(tensor, name: str = "tensor") -> torch.Tensor:
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(
+        raise InitTypeError(
             f"{name} must be a torch.Tensor, got {type(tensor).__name__}; "
             f"convert it first, e.g. torch.as_tensor(x, dtype=torch.float32)"
         )
     if tensor.dtype not in FLOAT_DTYPES:
         names = ", ".join(str(d).replace("torch.", "") for d in FLOAT_DTYPES)
-        raise TypeError(
+        raise InitTypeError(
             f"{name} must have a floating-point dtype ({names}), got {str(tensor.dtype).replace('torch.', '')}"
         )
     return tensor
@@ -42,8 +55,11 @@ def check_real(value, name: str) -> float:
     if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype != torch.bool and not value.is_complex():
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
-    value = float(value)
+        raise InitTypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float64, e.g. 10**400
+        raise ValueError(f"{name} must be finite, got an integer of {len(str(abs(value)))} digits, too large for a float") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
@@ -67,3 +83,29 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
     return value
+
+
+def check_generator(generator) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InitTypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+
+def sampling_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """The dtype a law is drawn in: float32 for the half types (see ``initializers._fill``)."""
+    return tensor.dtype if tensor.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def check_fits(tensor: torch.Tensor, low: float, high: float, what: str) -> None:
+    """Refuse a law whose values may lie outside [low, high] when that overflows the tensor's dtype.
+
+    Every written value must be finite in ``tensor.dtype``, and the width ``high - low`` finite in
+    the dtype the law is drawn in (torch's ``uniform_`` computes ``a + (b - a) u``).
+    """
+    largest = torch.finfo(tensor.dtype).max
+    widest = torch.finfo(sampling_dtype(tensor)).max
+    if max(abs(low), abs(high)) > largest or high - low > widest:
+        dtype = str(tensor.dtype).replace("torch.", "")
+        raise ValueError(
+            f"{what} puts values in [{low:.4g}, {high:.4g}], which overflows {dtype} (largest finite value "
+            f"{largest:.4g}); use smaller numbers or a wider dtype. Nothing was written."
+        )

@@ -10,6 +10,12 @@
 
     python -m initlib train --depth 5 --width 1000 --activation tanh --init standard_uniform --steps 2000
 
+``audit`` reports a model's initialization per parameter (:func:`initlib.audit`): a demo model
+(mlp, cnn, resnet, transformer, lstm) or any ``package.module:factory``::
+
+    python -m initlib audit transformer
+    python -m initlib audit torch.nn:Conv2d --kwargs '{"in_channels": 64, "out_channels": 64, "kernel_size": 3, "groups": 64}' --json
+
 Sizes default to the preset (``--preset quick|paper``; ``quick`` on a CPU, ``paper`` with CUDA).
 Bad flags or values: a message naming the problem, and exit status 2.
 """
@@ -96,7 +102,7 @@ def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_h
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="initlib", description="Measure deep nets at initialization, or train them, from the command line.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit}")
 
     prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
                           description="One forward and one backward pass through a fresh net (initlib.propagate): "
@@ -126,7 +132,33 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd", help="default sgd")
     tr.add_argument("--record-every", type=_positive_int, help="updates between records (default steps/20)")
     tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
+    _audit_parser(sub)
     return parser
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"width\": 32}}'; got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"width\": 32}}'; got {text!r}")
+    return value
+
+
+def _audit_parser(sub) -> None:
+    from .demos import DEMOS
+    audit = sub.add_parser("audit", help="each parameter's fans, variance factors, matching law and traps",
+                           description="Audit a model's initialization (initlib.audit): per parameter its fans "
+                                       "(initlib.module_fans), fan_in E[W^2], fan_out E[W^2], the known law it "
+                                       "matches, and notes on the known traps.")
+    audit.set_defaults(subparser=audit)
+    audit.add_argument("spec", metavar="SPEC",
+                       help=f"a demo model ({', '.join(DEMOS)}) or package.module:factory")
+    audit.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON",
+                       help="keyword arguments for the factory, as a JSON object")
+    audit.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for the weights (default 0)")
+    audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _widths(args, parser, preset, train: bool) -> list[int]:
@@ -233,12 +265,23 @@ def _run_train(args, parser, preset) -> None:
         _save(plot_training(result), args.plot)
 
 
+def _run_audit(args) -> None:
+    from .audit import audit
+    from .demos import build
+    model, _ = build(args.spec, args.kwargs, seed=args.seed)
+    report = audit(model)
+    print(report.to_json() if args.json else report)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = args.subparser
     from .presets import preset as get_preset
     try:
+        if args.command == "audit":
+            _run_audit(args)
+            return 0
         preset = get_preset(args.preset)
         if args.command == "propagate":
             _run_propagate(args, sub, preset)

@@ -6,6 +6,8 @@ they are computed in exactly one place.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import torch
@@ -13,6 +15,8 @@ import torch
 from ._checks import check_choice, check_ndim, check_tensor
 
 FAN_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
+# (tensor, (fan_in, fan_out)) while :func:`use_fans` is active, else None
+_OVERRIDE: contextvars.ContextVar = contextvars.ContextVar("initlib_fans_override", default=None)
 
 
 def fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
@@ -28,6 +32,9 @@ def fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
     swapped, exactly as in ``torch.nn.init``.
     """
     check_tensor(tensor)
+    override = _OVERRIDE.get()
+    if override is not None and override[0] is tensor:
+        return override[1]
     check_ndim(tensor, 2, "fan-in and fan-out")
     receptive_field = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
@@ -43,3 +50,25 @@ def _fan(tensor: torch.Tensor, mode: str) -> float:
         "fan_avg": (fan_in + fan_out) / 2,
         "fan_geo_avg": math.sqrt(fan_in * fan_out),
     }[mode]
+
+
+@contextlib.contextmanager
+def use_fans(tensor: torch.Tensor, fans: tuple[float, float]):
+    """Within the block, :func:`fan_in_and_fan_out` returns ``fans`` for this very tensor object.
+
+    This is how :func:`initlib.init_module` gives every initlib scheme the fans of the module's
+    own computation (:func:`initlib.module_fans`) instead of those read off the weight's shape.
+    A scheme that calls ``torch.nn.init`` instead still sees torch's fans.
+
+    >>> w = torch.empty(64, 1, 3, 3)  # a depthwise Conv2d(64, 64, 3, groups=64)
+    >>> with use_fans(w, (9, 9)):
+    ...     fan_in_and_fan_out(w)
+    (9, 9)
+    >>> fan_in_and_fan_out(w)
+    (9, 576)
+    """
+    token = _OVERRIDE.set((tensor, tuple(fans)))
+    try:
+        yield tensor
+    finally:
+        _OVERRIDE.reset(token)

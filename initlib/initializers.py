@@ -3,10 +3,16 @@ variance-scaling rule that Keras and JAX use, with stricter input checks.
 
 Every function fills ``tensor`` in place under ``torch.no_grad()`` and returns it. Shared rules:
 
-* Bad input raises ``TypeError``/``ValueError`` naming the parameter and the valid choices, and
-  the tensor is left exactly as it was (all checks run before the first write).
-* A zero-element tensor is returned unchanged once the arguments are checked: there is nothing
-  to fill, and no fan to divide by.
+* Bad input raises an error naming the parameter and the valid choices, and the tensor is left
+  exactly as it was (all checks run before the first write). A bad value is a ``ValueError``; a
+  value of the wrong type is an :class:`~initlib._checks.InitTypeError`, which is both a
+  ``ValueError`` (what torch raises, and what torch code catches) and a ``TypeError``.
+* A mean, std, bound, gain or value whose law would put values beyond the tensor's dtype
+  (``1e300`` on float32, ``1e5`` on float16) is a ``ValueError``; nothing is written.
+* A zero-element tensor is returned unchanged once the arguments are checked, with torch's
+  ``UserWarning: Initializing zero-element tensors is a no-op``: there is nothing to fill, and
+  no fan to divide by.
+* Any float tensor works: non-contiguous views and ``nn.Parameter`` s included.
 * float16 and bfloat16 tensors are sampled in float32 and then cast, so they reach the target
   variance; float32 and float64 tensors are sampled directly, with the same calls as
   ``torch.nn.init``, so a shared ``generator`` state gives the same numbers as torch.
@@ -15,23 +21,62 @@ Every function fills ``tensor`` in place under ``torch.no_grad()`` and returns i
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from typing import Callable
 
 import torch
-from torch import nn
 
-from ._checks import check_choice, check_ndim, check_positive, check_real, check_tensor
+from ._checks import (
+    ZERO_ELEMENT_WARNING,
+    check_choice,
+    check_fits,
+    check_generator,
+    check_int,
+    check_ndim,
+    check_positive,
+    check_real,
+    check_tensor,
+)
 from .fans import FAN_MODES, _fan, fan_in_and_fan_out
 from .gains import calculate_gain
 
 DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 KAIMING_MODES = ("fan_in", "fan_out")
 TRUNCATION = 2.0  # Keras/JAX truncate their normal laws at two standard deviations
+# No normal draw of torch's lands farther out than ~8.6 std (Box-Muller on 53-bit uniforms), so a
+# law whose mean +- 10 std fits the dtype never overflows it.
+NORMAL_REACH = 10.0
+# ndtri of the smallest float64 uniform is ~-38: trunc_normal_ never lands farther out than 40 std.
+TRUNC_REACH = 40.0
 
 
 def _check_generator(generator) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_empty(tensor: torch.Tensor) -> bool:
+    """True (with torch's warning) for a zero-element tensor: the caller returns it unchanged.
+
+    The warning points at the first line outside initlib, however deep the call (lecun_uniform_
+    calls variance_scaling_, init_module calls the schemes).
+    """
+    if tensor.numel() == 0:
+        warnings.warn(ZERO_ELEMENT_WARNING, UserWarning, stacklevel=_caller_level())
+        return True
+    return False
+
+
+def _caller_level() -> int:
+    """warnings' stacklevel of the first frame outside initlib (3.12's skip_file_prefixes, by hand)."""
+    frame, level = sys._getframe(2), 2  # 1 is the frame calling warnings.warn
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], None]) -> torch.Tensor:
@@ -41,7 +86,7 @@ def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], None]) -> torch.T
     the law (bfloat16 keeps 8 bits of mantissa), and the variance with them.
     """
     with torch.no_grad():
-        if tensor.numel() == 0:
+        if _is_empty(tensor):
             return tensor
         if tensor.dtype in (torch.float32, torch.float64):
             draw(tensor)
@@ -50,6 +95,10 @@ def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], None]) -> torch.T
             draw(buffer)
             tensor.copy_(buffer)
     return tensor
+
+
+def _check_normal_fits(tensor: torch.Tensor, mean: float, std: float, what: str) -> None:
+    check_fits(tensor, mean - NORMAL_REACH * std, mean + NORMAL_REACH * std, what)
 
 
 def truncated_normal_std(k: float = TRUNCATION) -> float:
@@ -82,22 +131,28 @@ def _draw_trunc_normal(buffer: torch.Tensor, mean: float, std: float, a: float, 
     torch 2.13 draws the same law by rejection, so the numbers differ from torch's for a shared
     generator state, but the law does not.
     """
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    mirrored = alpha > 0
-    if mirrored:
-        alpha, beta = -beta, -alpha
+    alpha, beta, mirrored = _trunc_interval(mean, std, a, b)
     low, high = _standard_normal_cdf(alpha), _standard_normal_cdf(beta)
-    if not high > low:
-        raise ValueError(
-            f"the interval [a, b] = [{a}, {b}] holds no probability that float64 can represent for "
-            f"mean={mean}, std={std} (it lies about {min(abs(alpha), abs(beta)):.0f} standard deviations out)"
-        )
     draws = torch.empty(buffer.shape, dtype=torch.float64, device=buffer.device)
     draws.uniform_(low, high, generator=generator)
     z = torch.special.ndtri(draws)
     if mirrored:
         z.neg_()
     buffer.copy_(z.mul_(std).add_(mean).clamp_(min=a, max=b))
+
+
+def _trunc_interval(mean: float, std: float, a: float, b: float) -> tuple[float, float, bool]:
+    """The standardised interval, mirrored below the mean if it lies above it; refuse an empty one."""
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    mirrored = alpha > 0
+    if mirrored:
+        alpha, beta = -beta, -alpha
+    if not _standard_normal_cdf(beta) > _standard_normal_cdf(alpha):
+        raise ValueError(
+            f"the interval [a, b] = [{a}, {b}] holds no probability that float64 can represent for "
+            f"mean={mean}, std={std} (it lies about {min(abs(alpha), abs(beta)):.0f} standard deviations out)"
+        )
+    return alpha, beta, mirrored
 
 
 # --- the basic laws ---------------------------------------------------------------------------
@@ -115,6 +170,7 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator=Non
     if a > b:
         raise ValueError(f"a must not exceed b (the law is U[a, b]), got a={a}, b={b}")
     _check_generator(generator)
+    check_fits(tensor, a, b, f"uniform_ with a={a}, b={b}")
     return _fill(tensor, lambda t: t.uniform_(a, b, generator=generator))
 
 
@@ -128,6 +184,7 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator
     check_tensor(tensor)
     mean, std = check_real(mean, "mean"), check_positive(std, "std")
     _check_generator(generator)
+    _check_normal_fits(tensor, mean, std, f"normal_ with mean={mean}, std={std}")
     return _fill(tensor, lambda t: t.normal_(mean, std, generator=generator))
 
 
@@ -151,6 +208,9 @@ def trunc_normal_(
     if a >= b:
         raise ValueError(f"a must be less than b (the interval [a, b] the law is cut to), got a={a}, b={b}")
     _check_generator(generator)
+    _trunc_interval(mean, std, a, b)
+    low, high = max(a, mean - TRUNC_REACH * std), min(b, mean + TRUNC_REACH * std)
+    check_fits(tensor, *((low, high) if low <= high else (a, b)), f"trunc_normal_ with mean={mean}, std={std}")
     return _fill(tensor, lambda t: _draw_trunc_normal(t, mean, std, a, b, generator))
 
 
@@ -162,6 +222,7 @@ def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
     """
     check_tensor(tensor)
     val = check_real(val, "val")
+    check_fits(tensor, val, val, f"constant_ with val={val}")
     return _fill(tensor, lambda t: t.fill_(val))
 
 
@@ -210,20 +271,34 @@ def variance_scaling_(
     check_choice(distribution, "distribution", DISTRIBUTIONS)
     check_ndim(tensor, 2, f"mode={mode!r}")
     _check_generator(generator)
-    if tensor.numel() == 0:
+    if _is_empty(tensor):
         return tensor
     std = math.sqrt(scale / _fan(tensor, mode))
+    what = f"variance_scaling_ with scale={scale}"
     if distribution == "uniform":
         bound = math.sqrt(3.0) * std
+        check_fits(tensor, -bound, bound, what)
         return _fill(tensor, lambda t: t.uniform_(-bound, bound, generator=generator))
     if distribution == "normal":
+        _check_normal_fits(tensor, 0.0, std, what)
         return _fill(tensor, lambda t: t.normal_(0.0, std, generator=generator))
     s = std / truncated_normal_std(TRUNCATION)
+    check_fits(tensor, -TRUNCATION * s, TRUNCATION * s, what)
     return _fill(tensor, lambda t: _draw_trunc_normal(t, 0.0, s, -TRUNCATION * s, TRUNCATION * s, generator))
 
 
 def _check_gain(gain) -> float:
     return check_positive(gain, "gain")
+
+
+def _uniform_fill(tensor: torch.Tensor, bound: float, what: str, generator) -> torch.Tensor:
+    check_fits(tensor, -bound, bound, what)
+    return _fill(tensor, lambda t: t.uniform_(-bound, bound, generator=generator))
+
+
+def _normal_fill(tensor: torch.Tensor, std: float, what: str, generator) -> torch.Tensor:
+    _check_normal_fits(tensor, 0.0, std, what)
+    return _fill(tensor, lambda t: t.normal_(0.0, std, generator=generator))
 
 
 def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
@@ -242,11 +317,11 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> 
     gain = _check_gain(gain)
     check_ndim(tensor, 2, "xavier_uniform_")
     _check_generator(generator)
-    if tensor.numel() == 0:
+    if _is_empty(tensor):
         return tensor
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return _fill(tensor, lambda t: t.uniform_(-bound, bound, generator=generator))
+    return _uniform_fill(tensor, bound, f"xavier_uniform_ with gain={gain}", generator)
 
 
 def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
@@ -254,20 +329,24 @@ def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> t
 
     W ~ N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)): the same variance as
     :func:`xavier_uniform_`, not a different recipe.
+
+    >>> w = xavier_normal_(torch.empty(300, 200), generator=torch.Generator().manual_seed(0))
+    >>> round(float(w.var()) * 500 / 2, 1)
+    1.0
     """
     check_tensor(tensor)
     gain = _check_gain(gain)
     check_ndim(tensor, 2, "xavier_normal_")
     _check_generator(generator)
-    if tensor.numel() == 0:
+    if _is_empty(tensor):
         return tensor
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return _fill(tensor, lambda t: t.normal_(0.0, std, generator=generator))
+    return _normal_fill(tensor, std, f"xavier_normal_ with gain={gain}", generator)
 
 
 def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
-    """Check kaiming's arguments (before any write) and return gain / sqrt(fan)."""
+    """Check kaiming's arguments (before any write) and return gain / sqrt(fan), NaN when empty."""
     check_tensor(tensor)
     if not isinstance(mode, str):
         raise ValueError(f"mode must be one of 'fan_in', 'fan_out'; got {mode!r}")
@@ -287,11 +366,16 @@ def kaiming_uniform_(
     W ~ U[-b, b] with b = gain * sqrt(3 / fan), so Var[W] = gain^2 / fan; for ReLU gain^2 = 2,
     the forward condition 1/2 n_l Var[w_l] = 1. ``a`` is the leaky ReLU's negative slope: with
     the default ``nonlinearity="leaky_relu"`` and ``a=0`` the gain is sqrt(2), eq. (15).
+
+    >>> w = kaiming_uniform_(torch.empty(256, 512), generator=torch.Generator().manual_seed(0))
+    >>> round(float(w.var()) * 512 / 2, 1)
+    1.0
     """
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     _check_generator(generator)
-    bound = math.sqrt(3.0) * std
-    return _fill(tensor, lambda t: t.uniform_(-bound, bound, generator=generator))
+    if _is_empty(tensor):
+        return tensor
+    return _uniform_fill(tensor, math.sqrt(3.0) * std, "kaiming_uniform_", generator)
 
 
 def kaiming_normal_(
@@ -308,7 +392,9 @@ def kaiming_normal_(
     """
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     _check_generator(generator)
-    return _fill(tensor, lambda t: t.normal_(0.0, std, generator=generator))
+    if _is_empty(tensor):
+        return tensor
+    return _normal_fill(tensor, std, "kaiming_normal_", generator)
 
 
 def lecun_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
@@ -334,10 +420,10 @@ def standard_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     check_tensor(tensor)
     check_ndim(tensor, 2, "standard_uniform_")
     _check_generator(generator)
-    if tensor.numel() == 0:
+    if _is_empty(tensor):
         return tensor
     bound = 1.0 / math.sqrt(fan_in_and_fan_out(tensor)[0])
-    return _fill(tensor, lambda t: t.uniform_(-bound, bound, generator=generator))
+    return _uniform_fill(tensor, bound, "standard_uniform_", generator)
 
 
 def pytorch_default_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
@@ -354,14 +440,20 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torc
 
     The tensor is viewed as ``(rows, numel / rows)``; a normal matrix of that shape is
     QR-factorised and the signs of diag(R) fixed, so Q is Haar-distributed. Every singular
-    value equals ``gain``; each entry has variance gain^2 / max(rows, cols).
+    value equals ``gain``; each entry has variance gain^2 / max(rows, cols). Entries of an
+    orthonormal frame are at most 1 in size, so the values lie in [-gain, gain].
+
+    >>> w = orthogonal_(torch.empty(3, 6)[:, ::2], generator=torch.Generator().manual_seed(0))
+    >>> torch.allclose(w @ w.T, torch.eye(3), atol=1e-5)  # a non-contiguous view works too
+    True
     """
     check_tensor(tensor)
     gain = _check_gain(gain)
     check_ndim(tensor, 2, "orthogonal_")
     _check_generator(generator)
-    if tensor.numel() == 0:
+    if _is_empty(tensor):
         return tensor
+    check_fits(tensor, -gain, gain, f"orthogonal_ with gain={gain}")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
 
@@ -373,8 +465,100 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torc
         q *= torch.diag(r, 0).sign()
         if rows < cols:
             q.t_()
-        t.view_as(q).copy_(q)
+        t.copy_(q.reshape(t.shape))  # copy, not view_as: t may be a non-contiguous view
         t.mul_(gain)
+
+    return _fill(tensor, draw)
+
+
+# --- structured matrices: identity, Dirac delta, sparse ----------------------------------------
+
+
+def _check_dims(tensor: torch.Tensor, allowed: tuple[int, ...], what: str) -> None:
+    if tensor.dim() not in allowed:
+        dims = " or ".join(map(str, allowed))
+        raise ValueError(f"tensor must have {dims} dimensions for {what}, got shape {tuple(tensor.shape)}")
+
+
+def eye_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill a 2-D tensor with the identity: W[i, i] = 1, every other entry 0 (as ``torch.nn.init``).
+
+    A square identity preserves its input exactly; a rectangular one keeps the first
+    ``min(rows, cols)`` coordinates and drops or zero-pads the rest (Le et al. 2015's IRNN
+    starts its recurrent matrix here).
+
+    >>> eye_(torch.empty(2, 3))
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
+    """
+    check_tensor(tensor)
+    _check_dims(tensor, (2,), "eye_")
+
+    def draw(t: torch.Tensor) -> None:
+        t.zero_()
+        t.diagonal().fill_(1)
+
+    return _fill(tensor, draw)
+
+
+def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """Fill a conv weight ``(out, in, *k)`` with the Dirac delta: the convolution is the identity.
+
+    In each of ``groups`` blocks of ``out / groups`` output channels, output channel d gets a 1 at
+    input channel d and the kernel's centre, for d < min(out / groups, in); every other entry is 0.
+    So ``conv(x)`` copies the first ``in`` channels of ``x`` (``padding=k//2`` keeps the size).
+
+    >>> w = dirac_(torch.empty(2, 2, 3))
+    >>> torch.nn.functional.conv1d(torch.tensor([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]), w, padding=1)
+    tensor([[[1., 2., 3.],
+             [4., 5., 6.]]])
+    """
+    check_tensor(tensor)
+    _check_dims(tensor, (3, 4, 5), "dirac_ (a Conv1d, Conv2d or Conv3d weight)")
+    groups = check_int(groups, "groups", 1)
+    if tensor.shape[0] % groups:
+        raise ValueError(f"groups must divide the first dimension, got groups={groups} for shape "
+                         f"{tuple(tensor.shape)}")
+    per_group = tensor.shape[0] // groups
+    channels = torch.arange(min(per_group, tensor.shape[1]))
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+
+    def draw(t: torch.Tensor) -> None:
+        t.zero_()
+        for g in range(groups):
+            t[(g * per_group + channels, channels, *centre)] = 1
+
+    return _fill(tensor, draw)
+
+
+def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator=None) -> torch.Tensor:
+    """Martens (2010)'s sparse initialization: N(0, std^2) entries, a fraction of each column zero.
+
+    In every column, ceil(sparsity * rows) entries chosen uniformly at random are 0 and the rest
+    are drawn from N(0, std^2) (torch's law). Unlike torch, the ``generator`` draws the zero mask
+    too, so one generator state gives one tensor (torch uses the global generator there).
+
+    >>> w = sparse_(torch.empty(10, 4), sparsity=0.3, generator=torch.Generator().manual_seed(0))
+    >>> (w == 0).sum(dim=0).tolist()
+    [3, 3, 3, 3]
+    """
+    check_tensor(tensor)
+    _check_dims(tensor, (2,), "sparse_")
+    sparsity = check_real(sparsity, "sparsity")
+    if not 0 <= sparsity <= 1:
+        raise ValueError(f"sparsity must lie in [0, 1] (the fraction of each column set to 0), got {sparsity}")
+    std = check_positive(std, "std")
+    _check_generator(generator)
+    _check_normal_fits(tensor, 0.0, std, f"sparse_ with std={std}")
+    rows, cols = tensor.shape
+    zeros = math.ceil(sparsity * rows)
+
+    def draw(t: torch.Tensor) -> None:
+        t.normal_(0.0, std, generator=generator)
+        # the first `zeros` rows of a uniformly random order of each column's rows
+        order = torch.rand((rows, cols), dtype=torch.float64, generator=generator, device=t.device).argsort(0)
+        mask = torch.zeros((rows, cols), dtype=torch.bool, device=t.device)
+        t.masked_fill_(mask.scatter_(0, order[:zeros], True), 0.0)
 
     return _fill(tensor, draw)
 
@@ -419,28 +603,7 @@ def get_scheme(scheme) -> Callable[..., torch.Tensor]:
     raise ValueError(f"scheme must be a callable or one of {', '.join(sorted(SCHEMES))}; got {scheme!r}")
 
 
-WEIGHTED_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
 
 
-def init_module(module: nn.Module, scheme="kaiming_normal", **kwargs) -> nn.Module:
-    """Apply ``scheme`` to the weight of every Linear and Conv layer in ``module``; zero the biases.
-
-    ``scheme`` is a name from :data:`SCHEMES` or a callable ``f(weight, **kwargs)``. The new
-    weights are drawn into copies first, so an error in any layer leaves the module unchanged.
-
-    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    >>> net = init_module(net, "xavier_uniform", gain=1.0)
-    >>> float(net[0].bias.detach().abs().sum())
-    0.0
-    """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    init = get_scheme(scheme)
-    layers = [m for m in module.modules() if isinstance(m, WEIGHTED_LAYERS)]
-    new_weights = [init(layer.weight.detach().clone(), **kwargs) for layer in layers]
-    with torch.no_grad():
-        for layer, weight in zip(layers, new_weights):
-            layer.weight.copy_(weight)
-            if layer.bias is not None:
-                layer.bias.zero_()
-    return module
+# init_module lives in initlib.modules (it needs module fans); re-exported for old imports.
+from .modules import init_module  # noqa: E402  (after get_scheme, which modules imports)

@@ -138,17 +138,25 @@ def test_generator_must_be_a_generator(name):
     assert_rejected(TypeError, "generator must be a torch.Generator or None", getattr(initlib, name), sentinel(), generator=0)
 
 
-# --- zero-element tensors: returned unchanged once the arguments are checked ------------------------
+# --- zero-element tensors: returned unchanged once the arguments are checked, with torch's warning ---
 
-@pytest.mark.parametrize("name", ALL + ["constant_"])
+EXTRA_ARGS = {"constant_": (0.5,), "sparse_": (0.5,)}
+
+
+@pytest.mark.parametrize("name", ALL + ["constant_", "eye_", "sparse_", "dirac_"])
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (0, 3, 3, 3), (4, 0, 3)])
-def test_zero_element_tensors_are_returned_unchanged(name, shape):
+def test_zero_element_tensors_warn_once_and_are_returned_unchanged(name, shape):
+    wanted = {"eye_": 2, "sparse_": 2, "dirac_": 3}.get(name)
+    if wanted is not None and not (len(shape) == wanted or (name == "dirac_" and len(shape) in (3, 4, 5))):
+        return  # a shape these functions refuse whatever its size (tested below)
     t = torch.empty(shape)
-    args = (0.5,) if name == "constant_" else ()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "Initializing zero-element tensors is a no-op" warning either
-        out = getattr(initlib, name)(t, *args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = getattr(initlib, name)(t, *EXTRA_ARGS.get(name, ()))
     assert out is t and out.shape == shape
+    messages = [str(w.message) for w in caught]
+    assert messages == ["Initializing zero-element tensors is a no-op"]
+    assert caught[0].category is UserWarning and caught[0].filename == __file__  # points at the caller
 
 
 def test_zero_element_tensors_still_get_their_arguments_checked():
@@ -191,3 +199,74 @@ def test_presets(monkeypatch):
     assert preset().name == "paper"
     with pytest.raises(ValueError, match=r"preset must be one of 'quick', 'paper'; got 'huge'"):
         preset("huge")
+
+
+# --- one error class for wrong types: a TypeError that `except ValueError` (torch's) also catches -----
+
+@pytest.mark.parametrize("call", [
+    lambda: initlib.xavier_uniform_([[1.0]]),
+    lambda: initlib.normal_(torch.ones(3, 3, dtype=torch.int64)),
+    lambda: initlib.uniform_(torch.empty(3), a="0"),
+    lambda: initlib.kaiming_normal_(torch.empty(3, 3), generator=0),
+    lambda: initlib.calculate_gain("leaky_relu", True),
+    lambda: initlib.sparse_(torch.empty(3, 3), sparsity=None),
+    lambda: initlib.module_fans("not a module"),
+    lambda: initlib.init_module([nn_linear()], "xavier_uniform"),
+], ids=["list", "int-dtype", "str-bound", "generator", "bool-slope", "none-sparsity", "module_fans", "init_module"])
+def test_wrong_types_are_init_type_errors_caught_by_except_valueerror(call):
+    with pytest.raises(initlib.InitTypeError) as caught:
+        call()
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
+    try:
+        call()
+    except ValueError:  # what a torch.nn.init user writes
+        pass
+
+
+def nn_linear():
+    return torch.nn.Linear(2, 2)
+
+
+def test_integers_beyond_float64_are_a_clear_valueerror():
+    assert_rejected(ValueError, r"^std must be finite, got an integer of 401 digits", initlib.normal_, sentinel(),
+                    std=10**400)
+
+
+# --- eye_, dirac_, sparse_ ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4), ()])
+def test_eye_needs_2_dims(shape):
+    assert_rejected(ValueError, r"tensor must have 2 dimensions for eye_, got shape", initlib.eye_, sentinel(shape))
+
+
+@pytest.mark.parametrize("shape,groups,message", [
+    ((4, 4), 1, r"tensor must have 3 or 4 or 5 dimensions for dirac_"),
+    ((6, 2, 3), 4, r"groups must divide the first dimension, got groups=4 for shape \(6, 2, 3\)"),
+    ((6, 2, 3), 0, r"groups must be an integer >= 1, got 0"),
+    ((6, 2, 3), 1.5, r"groups must be an integer >= 1, got 1.5"),
+])
+def test_dirac_bad_input(shape, groups, message):
+    assert_rejected(ValueError, message, initlib.dirac_, sentinel(shape), groups=groups)
+
+
+@pytest.mark.parametrize("sparsity,std,message", [
+    (-0.1, 0.01, r"sparsity must lie in \[0, 1\]"), (1.5, 0.01, r"sparsity must lie in \[0, 1\]"),
+    (math.nan, 0.01, "sparsity must be finite"), (0.5, 0.0, "std must be positive"),
+    (0.5, -1.0, "std must be positive"),
+])
+def test_sparse_bad_input(sparsity, std, message):
+    assert_rejected(ValueError, message, initlib.sparse_, sentinel(), sparsity, std=std)
+
+
+def test_overflow_is_refused_before_any_write():
+    assert_rejected(ValueError, r"normal_ with mean=1e\+300, std=1.0 puts values in .* overflows float32",
+                    initlib.normal_, sentinel(), mean=1e300)
+    assert_rejected(ValueError, r"xavier_uniform_ with gain=1e\+300 .* overflows float32", initlib.xavier_uniform_,
+                    sentinel(), gain=1e300)
+    assert_rejected(ValueError, "overflows float16", initlib.constant_, sentinel(dtype=torch.float16), 7e4)
+    assert_rejected(ValueError, "overflows bfloat16", initlib.uniform_, sentinel(dtype=torch.bfloat16), a=-1e39,
+                    b=1e39)
+    assert_rejected(ValueError, "overflows float32", initlib.uniform_, sentinel(), a=-3e38, b=3e38)  # b - a
+    # just inside the range is fine, and float64 holds what float32 does not
+    assert torch.isfinite(initlib.constant_(sentinel(dtype=torch.float16), 6e4)).all()
+    assert torch.isfinite(initlib.normal_(sentinel(dtype=torch.float64), mean=1e300)).all()

@@ -45,3 +45,21 @@ def test_nn_linear_default_is_glorots_standard_init():
     # PyTorch's default Linear init has gain sqrt(2 / (1 + 5)): Var = 1 / (3 fan_in), Glorot & Bengio eq. (1).
     gain = initlib.calculate_gain("leaky_relu", math.sqrt(5))
     assert gain**2 == pytest.approx(1 / 3)
+
+
+def test_use_fans_applies_to_that_tensor_only_and_ends_with_the_block():
+    w, other = torch.empty(64, 1, 3, 3), torch.empty(64, 1, 3, 3)
+    with pytest.raises(RuntimeError, match="inside"):
+        with initlib.use_fans(w, (9, 9)):
+            assert initlib.fan_in_and_fan_out(w) == (9, 9)
+            assert initlib.fan_in_and_fan_out(other) == (9, 576)
+            assert initlib.kaiming_normal_(w, generator=torch.Generator().manual_seed(0)) is w
+            raise RuntimeError("inside")
+    assert initlib.fan_in_and_fan_out(w) == (9, 576)
+    assert float(w.pow(2).mean()) == pytest.approx(2 / 9, rel=0.25)  # 576 weights drawn with fan_in 9
+
+
+@pytest.mark.parametrize("slope", [1e154, 1e200, -1e300])
+def test_leaky_relu_gain_of_a_huge_slope_is_its_limit(slope):
+    # 1 + slope^2 overflows a float past ~1e154; the gain is then sqrt(2) / |slope| to float precision
+    assert initlib.calculate_gain("leaky_relu", slope) == pytest.approx(math.sqrt(2) / abs(slope), rel=1e-12)

@@ -298,3 +298,38 @@ def test_init_module_rejects_unknown_schemes_and_non_modules():
         initlib.init_module(_net(), "glorot")
     with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
         initlib.init_module(torch.empty(3, 3), "xavier_uniform")
+
+
+# --- eye_, dirac_, sparse_: torch's laws; the generator draws sparse_'s mask too ---------------------
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4), (1, 1)])
+def test_eye_equals_torch(shape):
+    assert torch.equal(initlib.eye_(torch.full(shape, 7.0)), nn.init.eye_(torch.full(shape, 7.0)))
+
+
+@pytest.mark.parametrize("shape,groups", [((6, 4, 3), 1), ((6, 2, 3, 3), 2), ((9, 2, 3, 1, 5), 3), ((2, 5, 4), 1)])
+def test_dirac_equals_torch(shape, groups):
+    assert torch.equal(initlib.dirac_(torch.full(shape, 7.0), groups), nn.init.dirac_(torch.full(shape, 7.0), groups))
+
+
+def test_sparse_nonzeros_are_torchs_normal_draws_and_the_mask_follows_the_generator():
+    state = torch.random.get_rng_state()
+    ours = initlib.sparse_(torch.empty(40, 30), 0.25, std=0.5, generator=gen(5))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is not touched
+    assert torch.equal(ours, initlib.sparse_(torch.empty(40, 30), 0.25, std=0.5, generator=gen(5)))
+    normal = nn.init.normal_(torch.empty(40, 30), 0.0, 0.5, generator=gen(5))
+    assert torch.equal(ours[ours != 0], normal[ours != 0])
+    assert ((ours == 0).sum(dim=0) == math.ceil(0.25 * 40)).all()
+    # every row is zeroed about equally often over many columns: the mask is uniform
+    many = initlib.sparse_(torch.empty(10, 20000), 0.3, generator=gen(6))
+    per_row = (many == 0).double().mean(dim=1)
+    assert float((per_row - 0.3).abs().max()) < 6 * math.sqrt(0.3 * 0.7 / 20000)
+
+
+def test_orthogonal_on_a_non_contiguous_view_equals_the_contiguous_result():
+    base = torch.zeros(12, 8)
+    view = base.t()  # (8, 12), non-contiguous: torch.nn.init.orthogonal_ raises here
+    ours = initlib.orthogonal_(view, gain=2.0, generator=gen(4))
+    assert ours is view
+    torch.testing.assert_close(base.t(), nn.init.orthogonal_(torch.empty(8, 12), gain=2.0, generator=gen(4)),
+                               rtol=0, atol=1e-6)
