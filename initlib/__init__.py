@@ -48,6 +48,8 @@ from .initializers import (
 )
 from .modules import Fans, LeftAloneWarning, init_module, module_fans
 from .audit import Audit, audit
+from .residual import residual_init_
+from . import demos, results
 
 __version__ = "0.1.0"
 
@@ -59,5 +61,5 @@ __all__ = [
     "variance_scaling_", "xavier_normal_", "xavier_uniform_", "zeros_",
     "TrainResult", "data", "train",
     "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "dirac_", "eye_", "module_fans", "sparse_",
-    "use_fans",
+    "use_fans", "demos", "residual_init_", "results",
 ]

@@ -55,15 +55,21 @@ def describe_device(device) -> str:
     return f"{device.type} ({platform.machine()}, {threads} thread{'' if threads == 1 else 's'})"
 
 
-def provenance(preset: str, device, command: str, wall_s: float) -> dict:
-    """The provenance record of a run that just finished (commit and date taken now)."""
+def current_commit() -> str:
+    """The commit a run is made from: take it when the run starts, since HEAD may move while it runs."""
+    return _commit()
+
+
+def provenance(preset: str, device, command: str, wall_s: float, commit: str | None = None) -> dict:
+    """The provenance record of a run that just finished (the date taken now; ``commit`` from
+    :func:`current_commit` at the run's start, or now when it is None)."""
     if not isinstance(preset, str) or not isinstance(command, str):
         raise TypeError("preset and command must be strings")
     return {
         "preset": preset,
         "device": describe_device(device),
         "torch": torch.__version__,
-        "commit": _commit(),
+        "commit": _commit() if commit is None else commit,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_s": round(check_real(wall_s, "wall_s"), 1),
         "command": command,
@@ -128,4 +134,4 @@ def stored_names(directory=None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
-__all__ = ["FIELDS", "StoredResult", "describe_device", "load", "provenance", "save", "stored_names"]
+__all__ = ["FIELDS", "StoredResult", "current_commit", "describe_device", "load", "provenance", "save", "stored_names"]

@@ -32,10 +32,10 @@ def main(name: str, doc: str, presets: dict, run: Callable[..., dict], argv=None
     device = resolve_device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(1)  # minibatches of 10-32: a second thread adds synchronisation, not speed
-    start = time.perf_counter()
+    commit, start = results.current_commit(), time.perf_counter()
     data = run(presets[args.preset], device, not args.quiet)
     command = shlex.join(["python", "-m", f"reproductions.{name}", *(sys.argv[1:] if argv is None else argv)])
-    record = results.provenance(args.preset, device, command, time.perf_counter() - start)
+    record = results.provenance(args.preset, device, command, time.perf_counter() - start, commit)
     path = results.save(name, data, record, directory=args.out)
     print(f"{name}: wrote {path} ({record['wall_s']:.0f} s on {record['device']})")
     return data
