@@ -9,18 +9,18 @@ checks, and add the variance-scaling rule of Keras and JAX::
     True
 """
 
-from . import symbolic
+from . import activations, schemes, symbolic
 from .devices import device
 from . import theory
+from .probe import ProbeResult, probe
 from .propagation import Propagation, propagate
 from . import data
 from .training import TrainResult, train
 from .fans import fan_in_and_fan_out
 from .gains import calculate_gain
+from .schemes import SCHEMES, get_scheme
 from .initializers import (
-    SCHEMES,
     constant_,
-    get_scheme,
     glorot_normal_,
     glorot_uniform_,
     he_normal_,
@@ -47,10 +47,10 @@ from .initializers import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Propagation", "SCHEMES", "calculate_gain", "constant_", "device", "fan_in_and_fan_out", "get_scheme",
+    "ProbeResult", "Propagation", "SCHEMES", "calculate_gain", "constant_", "device", "fan_in_and_fan_out", "get_scheme",
     "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "init_module", "kaiming_normal_",
     "kaiming_uniform_", "lecun_normal_", "lecun_uniform_", "normal_", "ones_", "orthogonal_",
     "propagate", "pytorch_default_", "standard_uniform_", "trunc_normal_", "truncated_normal_std", "uniform_",
     "variance_scaling_", "xavier_normal_", "xavier_uniform_", "zeros_",
-    "TrainResult", "data", "train",
+    "TrainResult", "activations", "data", "probe", "schemes", "train",
 ]

@@ -386,46 +386,13 @@ glorot_uniform_ = xavier_uniform_
 glorot_normal_ = xavier_normal_
 
 
-SCHEMES: dict[str, Callable[..., torch.Tensor]] = {
-    "uniform": uniform_,
-    "normal": normal_,
-    "trunc_normal": trunc_normal_,
-    "constant": constant_,
-    "zeros": zeros_,
-    "ones": ones_,
-    "variance_scaling": variance_scaling_,
-    "xavier_uniform": xavier_uniform_,
-    "xavier_normal": xavier_normal_,
-    "glorot_uniform": glorot_uniform_,
-    "glorot_normal": glorot_normal_,
-    "kaiming_uniform": kaiming_uniform_,
-    "kaiming_normal": kaiming_normal_,
-    "he_uniform": he_uniform_,
-    "he_normal": he_normal_,
-    "lecun_uniform": lecun_uniform_,
-    "lecun_normal": lecun_normal_,
-    "standard_uniform": standard_uniform_,
-    "pytorch_default": pytorch_default_,
-    "orthogonal": orthogonal_,
-}
-
-
-def get_scheme(scheme) -> Callable[..., torch.Tensor]:
-    """Return the initializer for a name in :data:`SCHEMES` (a trailing ``_`` is allowed) or a callable."""
-    if callable(scheme):
-        return scheme
-    if isinstance(scheme, str) and scheme.rstrip("_") in SCHEMES:
-        return SCHEMES[scheme.rstrip("_")]
-    raise ValueError(f"scheme must be a callable or one of {', '.join(sorted(SCHEMES))}; got {scheme!r}")
-
-
 WEIGHTED_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
 
 
 def init_module(module: nn.Module, scheme="kaiming_normal", **kwargs) -> nn.Module:
     """Apply ``scheme`` to the weight of every Linear and Conv layer in ``module``; zero the biases.
 
-    ``scheme`` is a name from :data:`SCHEMES` or a callable ``f(weight, **kwargs)``. The new
+    ``scheme`` is a name from :data:`initlib.schemes.SCHEMES` or a callable ``f(weight, **kwargs)``. The new
     weights are drawn into copies first, so an error in any layer leaves the module unchanged.
 
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -435,6 +402,8 @@ def init_module(module: nn.Module, scheme="kaiming_normal", **kwargs) -> nn.Modu
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    from .schemes import get_scheme  # schemes imports this module's initializers
+
     init = get_scheme(scheme)
     layers = [m for m in module.modules() if isinstance(m, WEIGHTED_LAYERS)]
     new_weights = [init(layer.weight.detach().clone(), **kwargs) for layer in layers]
