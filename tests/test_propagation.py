@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import initlib
-from initlib import propagation, theory
+from initlib import activations, propagation, theory
 from initlib.propagation import propagate
 
 CPU = "cpu"
@@ -82,7 +82,7 @@ def test_histograms_count_the_first_hist_examples_examples():
         propagate(widths, "tanh", batch=batch, device=CPU, hist_examples=0)
 
 
-@pytest.mark.parametrize("activation", theory.ACTIVATIONS)
+@pytest.mark.parametrize("activation", activations.NAMES)
 def test_statistics_match_autograd(activation):
     widths, batch, seed = [7, 9, 5, 6], 11, 3
     slope = 0.2 if activation == "leaky_relu" else None
@@ -104,7 +104,7 @@ def test_statistics_match_autograd(activation):
         # saturation: |f'(s)| < 0.1 sup|f'|, f' from autograd
         s0 = s.clone().requires_grad_()
         fprime = torch.autograd.grad(ACTS[activation](s0).sum(), s0)[0]
-        sup = propagation._sup_derivative(activation, 0.2)
+        sup = activations.get(activation).sup_derivative(0.2)
         assert layer.saturation == pytest.approx(float((fprime.abs() < 0.1 * sup).double().mean()), abs=1e-12)
         # Glorot eq. (17): J = dh^l/dh^(l-1) for the first two examples
         jac = fprime[:2, :, None] * w.detach()[None]
@@ -290,7 +290,7 @@ def test_leaky_relu_slope_is_the_kaiming_default_a():
     # He's eq. (15): Var[W] = 2 / ((1 + a^2) n), so the theory is flat at 2 / (1 + a^2)
     assert implicit.column("theory_pre_var") == pytest.approx([2 / (1 + 0.25**2)] * 3)
     default_slope = propagate([64] * 3, "leaky_relu", "he_uniform", **common)
-    assert default_slope.init_kwargs == {"a": theory.DEFAULT_NEGATIVE_SLOPE}
+    assert default_slope.init_kwargs == {"a": activations.DEFAULT_NEGATIVE_SLOPE}
     # the caller's a wins; other nonlinearities, other activations and bound-like a's are left alone
     assert propagate([64] * 3, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.0,
                      **common).init_kwargs == {"a": 0.0}
