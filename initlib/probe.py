@@ -201,10 +201,10 @@ def _hooks(sites: list[Site], tally: Tally) -> list:
             if y is None or not y.is_floating_point():
                 return
             row = tally.row(name=site.name, type=type(module).__name__)
+            row.update(site.forward(y.detach()))
             if id(site) not in first_row:
                 first_row[id(site)] = row
                 row.update({"weight_grad_var": None} if site.weights else {})
-            row.update(site.forward(y.detach()))
             if y.requires_grad:
                 y.register_hook(lambda g: row.update(site.backward(g)))
         return hook
