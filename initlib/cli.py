@@ -29,6 +29,7 @@ from . import activations, propagation, theory
 from .schemes import SCHEMES
 
 EXIT_USAGE = 2
+PROBE_COLUMNS = ("name", "type", "out_mean", "out_var", "grad_out_var", "weight_grad_var")
 TABLE_COLUMNS = ("layer", "fan_in", "fan_out", "pre_var", "theory_pre_var", "act_mean", "act_var",
                  "grad_var", "theory_grad_var", "saturation")
 
@@ -276,7 +277,7 @@ def _run_probe(args, parser, preset) -> None:
         print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **result.to_dict()}))
     else:
         print(f"{args.spec} ({type(model).__name__}), inputs of shape {tuple(inputs.shape)}, seed {args.seed}")
-        print(_table(result.rows, ("name", "type", "out_mean", "out_var", "grad_out_var", "weight_grad_var")))
+        print(_table(result.rows, PROBE_COLUMNS))
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
