@@ -9,21 +9,21 @@ checks, and add the variance-scaling rule of Keras and JAX::
     True
 """
 
-from . import symbolic
+from . import activations, schemes, symbolic
 from .devices import device
 from . import theory
+from .probe import ProbeResult, probe
 from .propagation import Propagation, propagate
 from . import data
 from .training import TrainResult, train
 from ._checks import InitTypeError
 from .fans import fan_in_and_fan_out, use_fans
 from .gains import calculate_gain
+from .schemes import SCHEMES, get_scheme
 from .initializers import (
-    SCHEMES,
     constant_,
     dirac_,
     eye_,
-    get_scheme,
     glorot_normal_,
     glorot_uniform_,
     he_normal_,
@@ -54,7 +54,7 @@ from . import demos, results
 __version__ = "0.1.0"
 
 __all__ = [
-    "Propagation", "SCHEMES", "calculate_gain", "constant_", "device", "fan_in_and_fan_out", "get_scheme",
+    "ProbeResult", "Propagation", "SCHEMES", "calculate_gain", "constant_", "device", "fan_in_and_fan_out", "get_scheme",
     "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "init_module", "kaiming_normal_",
     "kaiming_uniform_", "lecun_normal_", "lecun_uniform_", "normal_", "ones_", "orthogonal_",
     "propagate", "pytorch_default_", "standard_uniform_", "trunc_normal_", "truncated_normal_std", "uniform_",
@@ -62,4 +62,5 @@ __all__ = [
     "TrainResult", "data", "train",
     "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "dirac_", "eye_", "module_fans", "sparse_",
     "use_fans", "demos", "residual_init_", "results",
+    "activations", "probe", "schemes",
 ]

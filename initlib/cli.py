@@ -16,6 +16,11 @@
     python -m initlib audit transformer
     python -m initlib audit torch.nn:Conv2d --kwargs '{"in_channels": 64, "out_channels": 64, "kernel_size": 3, "groups": 64}' --json
 
+``probe`` measures any model (:func:`initlib.probe`): a demo of :mod:`initlib.demos` (mlp, cnn,
+resnet, transformer, lstm) or ``package.module:factory``::
+
+    python -m initlib probe resnet --kwargs '{"blocks": 20}' --json
+
 Sizes default to the preset (``--preset quick|paper``; ``quick`` on a CPU, ``paper`` with CUDA).
 Bad flags or values: a message naming the problem, and exit status 2.
 """
@@ -26,10 +31,11 @@ import argparse
 import json
 import sys
 
-from . import propagation, theory
-from .initializers import SCHEMES
+from . import activations, propagation, theory
+from .schemes import SCHEMES
 
 EXIT_USAGE = 2
+PROBE_COLUMNS = ("name", "type", "out_mean", "out_var", "grad_out_var", "weight_grad_var")
 TABLE_COLUMNS = ("layer", "fan_in", "fan_out", "pre_var", "theory_pre_var", "act_mean", "act_var",
                  "grad_var", "theory_grad_var", "saturation")
 
@@ -83,7 +89,7 @@ def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_h
                        help="every width, input first (excludes --depth/--width)")
     shape.add_argument("--depth", type=_positive_int, help=depth_help)
     shape.add_argument("--width", type=_positive_int, help=width_help)
-    parser.add_argument("--activation", default=activation, choices=theory.ACTIVATIONS,
+    parser.add_argument("--activation", default=activation, choices=activations.NAMES,
                         help=f"default {activation}")
     parser.add_argument("--init", default=init, choices=sorted(SCHEMES), metavar="SCHEME",
                         help=f"an initlib scheme (default {init}): {', '.join(sorted(SCHEMES))}")
@@ -102,7 +108,7 @@ def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_h
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="initlib", description="Measure deep nets at initialization, or train them, from the command line.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe}")
 
     prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
                           description="One forward and one backward pass through a fresh net (initlib.propagate): "
@@ -133,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--record-every", type=_positive_int, help="updates between records (default steps/20)")
     tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
     _audit_parser(sub)
+    _add_probe(sub)
     return parser
 
 
@@ -161,6 +168,21 @@ def _audit_parser(sub) -> None:
     audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _add_probe(sub) -> None:
+    from .demos import DEMOS
+    pr = sub.add_parser("probe", help="per-module statistics of any model, one forward and backward pass",
+                        description="One forward and one backward pass through a model (initlib.probe): mean and "
+                                    "variance of every parameterised module's output, of the gradient there, and "
+                                    "of its weights' gradient.")
+    pr.set_defaults(subparser=pr)
+    pr.add_argument("spec", help=f"a demo ({', '.join(DEMOS)}) or package.module:factory")
+    pr.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON", help="keyword arguments of the factory")
+    pr.add_argument("--seed", type=_nonnegative_int, default=0, help="default 0")
+    pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins, 0 for none")
+    pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pr.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
+
+
 def _widths(args, parser, preset, train: bool) -> list[int]:
     from .data import NUM_CLASSES, SIDE
     if args.widths is not None:
@@ -172,7 +194,7 @@ def _widths(args, parser, preset, train: bool) -> list[int]:
         return args.widths
     if train:
         depth = args.depth if args.depth is not None else preset.glorot_depth
-        width = args.width if args.width is not None else preset.glorot_width
+        width = args.width if args.width is not None else preset.glorot_train_width
         return [SIDE * SIDE] + [width] * depth + [NUM_CLASSES]
     depth = args.depth if args.depth is not None else preset.deep_depth
     width = args.width if args.width is not None else preset.deep_width
@@ -182,13 +204,13 @@ def _widths(args, parser, preset, train: bool) -> list[int]:
 def _format(value) -> str:
     if value is None:
         return "-"
-    if isinstance(value, int):
+    if isinstance(value, (int, str)):
         return str(value)
     return f"{value:.4g}"
 
 
 def _table(rows: list[dict], columns) -> str:
-    cells = [[_format(row[c]) for c in columns] for row in rows]
+    cells = [[_format(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
@@ -237,7 +259,8 @@ def _run_propagate(args, parser, preset) -> None:
 
 
 def _run_train(args, parser, preset) -> None:
-    from .training import default_data, train
+    from .presets import default_data
+    from .training import train
     widths = _widths(args, parser, preset, train=True)
     result = train(
         widths, args.activation, args.init, data=default_data(preset.name),
@@ -265,12 +288,34 @@ def _run_train(args, parser, preset) -> None:
         _save(plot_training(result), args.plot)
 
 
-def _run_audit(args) -> None:
+def _run_audit(args, parser, preset) -> None:
     from .audit import audit
     from .demos import build
     model, _ = build(args.spec, args.kwargs, seed=args.seed)
     report = audit(model)
     print(report.to_json() if args.json else report)
+
+
+def _run_probe(args, parser, preset) -> None:
+    from .demos import build
+    from .probe import probe
+    model, inputs = build(args.spec, args.kwargs, seed=args.seed)
+    if inputs is None:
+        raise ValueError(f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs)")
+    result = probe(model, inputs, hist_bins=args.hist_bins, seed=args.seed)
+    if args.json:
+        print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **result.to_dict()}))
+    else:
+        print(f"{args.spec} ({type(model).__name__}), inputs of shape {tuple(inputs.shape)}, seed {args.seed}")
+        print(_table(result.rows, PROBE_COLUMNS))
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        from .plotting import plot_probe
+        _save(plot_probe(result, title=args.spec), args.plot)
+
+
+RUNS = {"propagate": _run_propagate, "train": _run_train, "probe": _run_probe, "audit": _run_audit}
 
 
 def main(argv=None) -> int:
@@ -279,14 +324,8 @@ def main(argv=None) -> int:
     sub = args.subparser
     from .presets import preset as get_preset
     try:
-        if args.command == "audit":
-            _run_audit(args)
-            return 0
-        preset = get_preset(args.preset)
-        if args.command == "propagate":
-            _run_propagate(args, sub, preset)
-        else:
-            _run_train(args, sub, preset)
+        preset = get_preset(getattr(args, "preset", None))
+        RUNS[args.command](args, sub, preset)
     except (ValueError, TypeError) as err:
         # argparse's own convention for a bad value: usage, the message, exit status 2
         sub.error(str(err))

@@ -35,7 +35,7 @@ from torch import nn
 
 from ._checks import InitTypeError, check_choice, check_real
 from .fans import use_fans
-from .initializers import get_scheme
+from .schemes import get_scheme
 
 BIAS_POLICIES = ("zeros", "torch")
 LEFT_ALONE_POLICIES = ("warn", "raise")

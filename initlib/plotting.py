@@ -94,7 +94,9 @@ def plot_propagation(results, labels=None, theory: bool = True, axes=None):
 def plot_histograms(result, kind: str = "act", ax=None, layers=None, density: bool = True):
     """Glorot & Bengio Fig. 6 (``kind="act"``: h^l) and Fig. 7 (``kind="grad"``: dC/ds^l) style:
     one line per layer through the fixed-bin histogram counts that :func:`initlib.propagate`
-    recorded, as a fraction of the layer's values per bin when ``density``. Returns the axes.
+    recorded, as a fraction of the layer's values per bin when ``density``: the counts cover the
+    first ``result.hist_examples`` examples, so each layer's total is ``hist_examples * fan_out``
+    (values outside the range included). Returns the axes.
     """
     if kind not in ("act", "grad"):
         raise ValueError(f"kind must be one of 'act', 'grad'; got {kind!r}")
@@ -107,13 +109,33 @@ def plot_histograms(result, kind: str = "act", ax=None, layers=None, density: bo
     chosen = layers or range(1, len(result.layers) + 1)
     for i, l in enumerate(chosen):
         counts = result.layers[l - 1].act_hist if kind == "act" else result.layers[l - 1].grad_hist
-        total = result.batch * result.layers[l - 1].fan_out
+        total = result.hist_examples * result.layers[l - 1].fan_out
         values = [c / total for c in counts] if density else counts
         ax.plot(centres, values, color=color_for(i), lw=1.5, label=f"layer {l}")
     what = "activation value $h^l$" if kind == "act" else r"back-propagated gradient $\partial C/\partial s^l$"
     ax.set(xlabel=what, ylabel="fraction of values per bin" if density else "count")
     ax.legend(ncol=2)
     return ax
+
+
+def plot_probe(result, title: str | None = None, axes=None):
+    """What :func:`initlib.probe` measured, module by module in forward order: the variance of each
+    output (forward) and of the gradient there (backward), log scale. Returns the figure."""
+    if axes is None:
+        fig, axes = subplots(1, 2, height=3.6)
+    else:
+        fig = axes[0].figure
+    index = list(range(len(result.rows)))
+    names = [f"{row['name']} ({row['type']})" for row in result.rows]
+    for ax, key, what in ((axes[0], "out_var", "Var[output]"), (axes[1], "grad_out_var", "Var[dC/d output]")):
+        values = [row.get(key) for row in result.rows]
+        ax.semilogy([i for i, v in zip(index, values) if v], [v for v in values if v], "o-", ms=3, lw=1,
+                    color=color_for(0))
+        ax.set(xlabel="module (forward order)", ylabel=f"{what} (log scale)")
+        ax.set_xticks(index, names if len(index) <= 24 else [""] * len(index), rotation=90, fontsize=6)
+    axes[0].set_title("forward" if title is None else f"{title}: forward")
+    axes[1].set_title("backward")
+    return fig
 
 
 TRAINING_LABELS = {

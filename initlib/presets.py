@@ -2,12 +2,15 @@
 (the papers' sizes: Glorot & Bengio's 5 hidden layers of 1000 units, He et al.'s 30-layer net).
 
 ``preset()`` with no name picks ``paper`` when CUDA is present and ``quick`` otherwise; the
-environment variable ``INITLIB_PRESET`` overrides that choice.
+environment variable ``INITLIB_PRESET`` overrides that choice. This is the notebook and command-line
+layer: library calls (:func:`initlib.propagate`, :func:`initlib.train`) take their sizes and data as
+arguments, and the chapters and the CLI read them from here (:func:`default_data`, :func:`glorot_widths`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import torch
@@ -15,6 +18,7 @@ import torch
 from ._checks import check_choice
 
 ENV_VAR = "INITLIB_PRESET"
+DATA_SEED = 0  # the default Shapeset-3x2 sample is one fixed data set, whatever the training seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,3 +63,30 @@ def preset(name: str | None = None) -> Preset:
     if name is None:
         name = os.environ.get(ENV_VAR, "").strip() or ("paper" if torch.cuda.is_available() else "quick")
     return PRESETS[check_choice(name, "preset", tuple(PRESETS))]
+
+
+@functools.lru_cache(maxsize=4)
+def _shapeset(n_train: int, n_test: int):
+    from .data import shapeset_split
+    return shapeset_split(n_train, n_test, seed=DATA_SEED)
+
+
+def default_data(preset_name: str | None = None):
+    """The Shapeset-3x2 sample of the preset: ``glorot_train_size`` + ``glorot_test_size`` images
+    from seed 0 (cached), as ``(x_train, y_train, x_test, y_test)`` for :func:`initlib.train`."""
+    p = preset(preset_name)
+    return _shapeset(p.glorot_train_size, p.glorot_test_size)
+
+
+# Glorot & Bengio trained 5 hidden layers of 1000 units; on a CPU the quick preset trains 256
+# (a 1000-wide net costs about 5 times more per step).
+def glorot_widths(preset_name: str | None = None) -> list[int]:
+    """``[1024, w, ..., w, 9]`` for Shapeset-3x2 with the preset's ``glorot_depth`` hidden layers:
+    ``w = glorot_train_width`` (1000 in the paper preset, the paper's; 256 in the quick one).
+
+    >>> glorot_widths("paper")
+    [1024, 1000, 1000, 1000, 1000, 1000, 9]
+    """
+    from .data import NUM_CLASSES, SIDE
+    p = preset(preset_name)
+    return [SIDE * SIDE] + [p.glorot_train_width] * p.glorot_depth + [NUM_CLASSES]

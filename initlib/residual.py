@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice
-from .initializers import get_scheme
+from .schemes import get_scheme
 
 RULES = ("fixup", "scaled", "zero_last")
 WEIGHT_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)

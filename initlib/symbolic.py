@@ -24,6 +24,7 @@ import numbers
 
 import sympy as sp
 
+from . import activations as _activations
 from ._checks import check_choice
 
 __all__ = [
@@ -325,16 +326,10 @@ def backward_variances(widths, variances, top_variance=1, gain2=1) -> list[sp.Ex
     return out[::-1]
 
 
-def _sigmoid(y):
-    return 1 / (1 + sp.exp(-y))
-
-
-def _softsign(y):
-    return y / (1 + sp.Abs(y))
-
-
-#: The smooth activations of Glorot & Bengio, as SymPy functions.
-ACTIVATIONS = {"tanh": sp.tanh, "sigmoid": _sigmoid, "softsign": _softsign}
+#: The smooth activations of Glorot & Bengio (those with a linear regime), as SymPy functions of one
+#: symbol, read from :mod:`initlib.activations`.
+ACTIVATIONS = {name: functools.partial(act.symbolic, a=0) for name, act in _activations.ACTIVATIONS.items()
+               if act.linear_regime is not None}
 
 
 def linear_regime(activation: str) -> tuple[sp.Expr, sp.Expr]:

@@ -46,50 +46,11 @@ from __future__ import annotations
 import math
 import numbers
 
-from scipy import integrate, special
-
+from . import activations
 from ._checks import check_choice, check_positive, check_real
-from .gains import calculate_gain
+from .schemes import variance as init_variance
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "softsign", "selu")
 METHODS = ("paper", "mean_field")
-DEFAULT_NEGATIVE_SLOPE = 0.01  # torch.nn.LeakyReLU's default
-
-# Klambauer et al. (2017): the constants that make N(0, 1) a fixed point of SELU with Var[W] = 1/n.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
-
-
-def _slope(activation: str, negative_slope) -> float:
-    if activation != "leaky_relu":
-        if negative_slope is not None:
-            raise ValueError(f"negative_slope only applies to activation='leaky_relu', not {activation!r}")
-        return 0.0
-    if negative_slope is None:
-        return DEFAULT_NEGATIVE_SLOPE
-    slope = check_real(negative_slope, "negative_slope")
-    if not 0 <= slope <= 1:
-        # A negative slope makes f non-monotone, and the engine recovers f' from f(s), which needs it monotone.
-        raise ValueError(f"negative_slope must be in [0, 1], got {slope}")
-    return slope
-
-
-def _f(activation: str, x: float) -> float:
-    if activation == "tanh":
-        return math.tanh(x)
-    if activation == "sigmoid":
-        return float(special.expit(x))
-    return x / (1 + abs(x))  # softsign
-
-
-def _fprime(activation: str, x: float) -> float:
-    if activation == "tanh":
-        return 1 - math.tanh(x) ** 2
-    if activation == "sigmoid":
-        e = float(special.expit(x))
-        return e * (1 - e)
-    return 1 / (1 + abs(x)) ** 2  # softsign
 
 
 def _gaussian_mean(g, q: float) -> float:
@@ -97,22 +58,21 @@ def _gaussian_mean(g, q: float) -> float:
 
     Folding the line keeps softsign's kink at 0 on the boundary, where quadrature does not mind it.
     """
+    from scipy import integrate
+
     sigma = math.sqrt(q)
     value, _ = integrate.quad(lambda z: (g(sigma * z) + g(-sigma * z)) * math.exp(-z * z / 2), 0.0, 12.0,
                               limit=200, epsabs=0.0, epsrel=1e-10)
     return value / math.sqrt(2 * math.pi)
 
 
-def _selu_moments(q: float) -> tuple[float, float]:
-    # With s ~ N(0, q), sigma = sqrt(q): E[e^(ts) 1{s<0}] = e^(t^2 q / 2) Phi(-t sigma)
-    # = erfcx(t sigma / sqrt 2) / 2, written with erfcx so large q does not overflow.
-    sigma = math.sqrt(q)
-    e1 = special.erfcx(sigma / math.sqrt(2)) / 2       # E[e^s 1{s<0}]
-    e2 = special.erfcx(sigma * math.sqrt(2)) / 2       # E[e^(2s) 1{s<0}]
-    lam2, a2 = SELU_SCALE**2, SELU_ALPHA**2
-    second = lam2 * (q / 2 + a2 * (e2 - 2 * e1 + 0.5))
-    derivative = lam2 * (0.5 + a2 * e2)
-    return float(second), float(derivative)
+def _moments(activation: str, q, method: str, negative_slope):
+    """(the activation, its slope, the checked q, its closed-form moments or None)."""
+    act = activations.get(activation)
+    check_choice(method, "method", METHODS)
+    q = _check_q(q)
+    a = activations.slope(activation, negative_slope)
+    return act, a, q, act.moments(q, a)
 
 
 def _check_q(q) -> float:
@@ -147,19 +107,13 @@ def second_moment(activation: str, q: float, method: str = "paper", negative_slo
     >>> round(second_moment("tanh", 1.0, method="mean_field"), 4)
     0.3943
     """
-    check_choice(activation, "activation", ACTIVATIONS)
-    check_choice(method, "method", METHODS)
-    q = _check_q(q)
-    a = _slope(activation, negative_slope)
-    if activation == "linear":
-        return q
-    if activation in ("relu", "leaky_relu"):
-        return (1 + a * a) * q / 2
-    if activation == "selu":
-        return _selu_moments(q)[0] if q > 0 else 0.0
-    if method == "paper":
-        return 0.25 + q / 16 if activation == "sigmoid" else q
-    return _gaussian_mean(lambda x: _f(activation, x) ** 2, q)
+    act, a, q, closed = _moments(activation, q, method, negative_slope)
+    if closed is not None:
+        return closed[0]
+    if method == "paper":  # Glorot & Bengio eq. (4): f(s) ~ f(0) + f'(0) s
+        f0, slope0 = act.linear_regime
+        return f0 * f0 + slope0 * slope0 * q
+    return _gaussian_mean(lambda x: act.scalar(x, a) ** 2, q)
 
 
 def derivative_moment(activation: str, q: float, method: str = "paper", negative_slope=None) -> float:
@@ -175,21 +129,14 @@ def derivative_moment(activation: str, q: float, method: str = "paper", negative
     >>> derivative_moment("sigmoid", 1.0)
     0.0625
     """
-    check_choice(activation, "activation", ACTIVATIONS)
-    check_choice(method, "method", METHODS)
-    q = _check_q(q)
-    a = _slope(activation, negative_slope)
-    if activation == "linear":
-        return 1.0
-    if activation in ("relu", "leaky_relu"):
-        return (1 + a * a) / 2
-    if activation == "selu":
-        return _selu_moments(q)[1] if q > 0 else SELU_SCALE**2 * SELU_ALPHA**2
-    if method == "paper":
-        return 1 / 16 if activation == "sigmoid" else 1.0
+    act, a, q, closed = _moments(activation, q, method, negative_slope)
+    if closed is not None:
+        return closed[1]
+    if method == "paper":  # the linear regime: f'(s) ~ f'(0)
+        return act.linear_regime[1] ** 2
     if q == 0:
-        return _fprime(activation, 0.0) ** 2
-    return _gaussian_mean(lambda x: _fprime(activation, x) ** 2, q)
+        return act.scalar_derivative(0.0, a) ** 2
+    return _gaussian_mean(lambda x: act.scalar_derivative(x, a) ** 2, q)
 
 
 def _check_sequence(values, name: str, length: int) -> list[float]:
@@ -242,7 +189,7 @@ def predict(
     """
     widths = check_widths(widths)
     depth = len(widths) - 1
-    check_choice(activation, "activation", ACTIVATIONS)
+    activations.get(activation)
     check_choice(method, "method", METHODS)
     weight_vars = _check_sequence(weight_vars, "weight_vars", depth)
     bias_vars = [0.0] * depth if bias_vars is None else _check_sequence(bias_vars, "bias_vars", depth)
@@ -292,54 +239,6 @@ def weight_grad_vars(widths, pre_vars, grad_vars, activation, batch: int, input_
     return [g * m / batch for g, m in zip(grad_vars, incoming)]
 
 
-def init_variance(init: str, fan_in: int, fan_out: int, **init_kwargs) -> float:
-    """The variance that the scheme named ``init`` gives a ``(fan_out, fan_in)`` weight, from its formula.
-
-    Returns NaN for laws whose mean is not zero (the analysis assumes zero-mean weights) and
-    raises ``KeyError`` for a name without a formula here (a custom callable: measure instead).
-
-    >>> init_variance("xavier_uniform", 300, 200)
-    0.004
-    >>> round(init_variance("standard_uniform", 300, 200) * 300, 6)
-    0.333333
-    """
-    name = init.rstrip("_")
-    kw = dict(init_kwargs)
-    gain = kw.get("gain", 1.0)
-    if name in ("xavier_uniform", "xavier_normal", "glorot_uniform", "glorot_normal"):
-        return gain**2 * 2 / (fan_in + fan_out)
-    if name in ("kaiming_uniform", "kaiming_normal", "he_uniform", "he_normal"):
-        fan = fan_in if kw.get("mode", "fan_in").lower() == "fan_in" else fan_out
-        return calculate_gain(kw.get("nonlinearity", "leaky_relu"), kw.get("a", 0)) ** 2 / fan
-    if name in ("lecun_uniform", "lecun_normal"):
-        return 1 / fan_in
-    if name in ("standard_uniform", "pytorch_default"):
-        return 1 / (3 * fan_in)
-    if name == "orthogonal":
-        return gain**2 / max(fan_in, fan_out)
-    if name == "variance_scaling":
-        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2,
-             "fan_geo_avg": math.sqrt(fan_in * fan_out)}[kw.get("mode", "fan_in")]
-        return kw.get("scale", 1.0) / n
-    if name == "normal":
-        return kw.get("std", 1.0) ** 2 if kw.get("mean", 0.0) == 0 else math.nan
-    if name == "uniform":
-        a, b = kw.get("a", 0.0), kw.get("b", 1.0)
-        return (b - a) ** 2 / 12 if a + b == 0 else math.nan
-    if name == "trunc_normal":
-        mean, std, a, b = kw.get("mean", 0.0), kw.get("std", 1.0), kw.get("a", -2.0), kw.get("b", 2.0)
-        if mean != 0 or a + b != 0:
-            return math.nan
-        k = b / std
-        density = math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
-        return std**2 * (1 - 2 * k * density / math.erf(k / math.sqrt(2)))
-    if name in ("zeros", "constant"):
-        return 0.0 if kw.get("val", 0.0) == 0 else math.nan
-    if name == "ones":
-        return math.nan
-    raise KeyError(init)
-
-
 def unit_kurtosis(activation: str, negative_slope=None) -> float:
     """``E[f(z)^4] / E[f(z)^2]^2 - 1`` for ``z ~ N(0, 1)``: the relative variance of one unit's ``f(s)^2``.
 
@@ -351,20 +250,14 @@ def unit_kurtosis(activation: str, negative_slope=None) -> float:
     >>> unit_kurtosis("relu"), unit_kurtosis("linear")
     (5.0, 2.0)
     """
-    check_choice(activation, "activation", ACTIVATIONS)
-    a = _slope(activation, negative_slope)
+    act = activations.get(activation)
+    a = activations.slope(activation, negative_slope)
     if activation == "linear":
         return 2.0
     if activation in ("relu", "leaky_relu"):
         return 6 * (1 + a**4) / (1 + a * a) ** 2 - 1
-    if activation == "selu":
-        def f(x):
-            return SELU_SCALE * (x if x > 0 else SELU_ALPHA * math.expm1(x))
-    else:
-        def f(x):
-            return _f(activation, x)
-    second = _gaussian_mean(lambda x: f(x) ** 2, 1.0)
-    return _gaussian_mean(lambda x: f(x) ** 4, 1.0) / second**2 - 1
+    second = _gaussian_mean(lambda x: act.scalar(x, a) ** 2, 1.0)
+    return _gaussian_mean(lambda x: act.scalar(x, a) ** 4, 1.0) / second**2 - 1
 
 
 def log_variance_wander(widths, activation: str = "relu", negative_slope=None) -> float:
@@ -383,3 +276,43 @@ def log_variance_wander(widths, activation: str = "relu", negative_slope=None) -
     """
     widths = check_widths(widths)
     return math.sqrt(unit_kurtosis(activation, negative_slope) * sum(1 / n for n in widths[:-1]))
+
+
+def attach(result, method: str = "paper"):
+    """Fill the ``theory_*`` columns of an :func:`initlib.propagate` result with :func:`predict`'s
+    ``Var[s^l]``, ``Var[dC/ds^l]`` and :func:`weight_grad_vars`, and return it.
+
+    ``Var[W^l]`` is read from the scheme's law (:func:`initlib.schemes.variance`); a callable has
+    none, so its drawn ``E[W^2]`` stands in. Biases add ``1/(3 n_in)`` (nn.Linear's law) or
+    ``bias^2``. A law with a nonzero mean (NaN variance) gives NaN predictions.
+
+    >>> from initlib import propagate
+    >>> r = propagate([256] * 4, "relu", "xavier_normal", batch=64, device="cpu", theory_method=None)
+    >>> r.layers[0].theory_pre_var is None
+    True
+    >>> attach(r).column("theory_pre_var")
+    [1.0, 0.5, 0.25]
+    """
+    check_choice(method, "method", METHODS)
+    widths, depth = result.widths, len(result.widths) - 1
+    weight_vars = []
+    for l, layer in enumerate(result.layers):
+        try:
+            weight_vars.append(init_variance(result.init, widths[l], widths[l + 1], **result.init_kwargs))
+        except KeyError:
+            weight_vars.append(layer.weight_var)
+    if result.bias is False:
+        bias_vars = None
+    elif result.bias is True:
+        bias_vars = [1 / (3 * n) for n in widths[:-1]]
+    else:
+        bias_vars = [result.bias**2] * depth
+    moments = dict(method=method, negative_slope=result.negative_slope)
+    if all(math.isfinite(v) for v in weight_vars):
+        pre, grad = predict(widths, weight_vars, result.activation, bias_vars=bias_vars, **moments)
+        wgrad = weight_grad_vars(widths, pre, grad, result.activation, result.batch, **moments)
+    else:
+        pre = grad = wgrad = [math.nan] * depth
+    for layer, p, g, w in zip(result.layers, pre, grad, wgrad):
+        layer.theory_pre_var, layer.theory_grad_var, layer.theory_weight_grad_var = p, g, w
+    return result

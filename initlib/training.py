@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import io
 import json
 import math
@@ -45,12 +44,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import theory
+from . import activations
 from ._checks import check_choice, check_int, check_positive
 from .devices import resolve_device
-from .initializers import get_scheme, init_module
+from .modules import init_module
+from .presets import default_data, glorot_widths  # noqa: F401 -- the notebook layer's defaults, kept here by name
+from .probe import Site, measure, var_mean
+from .schemes import get_scheme
 
-ACTIVATIONS = theory.ACTIVATIONS
+ACTIVATIONS = activations.NAMES
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MOMENTUM = 0.9
 STATS_EXAMPLES = 300  # Glorot & Bengio's fixed monitoring set
@@ -58,34 +60,24 @@ TRAIN_EVAL_EXAMPLES = 500  # training loss and error are measured on (at most) t
 EVAL_CHUNK = 2000
 DEFAULT_LR = 0.01
 DEFAULT_RECORDS = 20
-DATA_SEED = 0  # the default Shapeset-3x2 sample is one fixed data set, whatever the training seed
+STEPS = 2000
 
 PER_LAYER = ("grad_var", "weight_grad_var", "pre_var", "weight_var", "bias_var")
 PER_RECORD = ("train_loss", "train_error", "test_error")
 
 
-def _activation_module(name: str) -> nn.Module:
-    return {
-        "linear": nn.Identity,
-        "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(theory.DEFAULT_NEGATIVE_SLOPE),
-        "tanh": nn.Tanh,
-        "sigmoid": nn.Sigmoid,
-        "softsign": nn.Softsign,
-        "selu": nn.SELU,
-    }[name]()
-
-
 def mlp(widths, activation: str = "tanh") -> nn.Sequential:
     """``Linear(n_0, n_1), f, Linear(n_1, n_2), f, ..., Linear(n_(L-1), n_L)``: no activation on the
     logits (the softmax is in the loss). Weights keep nn.Linear's default until an init is applied."""
-    widths = theory.check_widths(widths)
-    check_choice(activation, "activation", ACTIVATIONS)
+    from .theory import check_widths
+
+    widths = check_widths(widths)
+    act = activations.get(activation)
     layers: list[nn.Module] = []
     for l in range(len(widths) - 1):
         layers.append(nn.Linear(widths[l], widths[l + 1]))
         if l < len(widths) - 2:
-            layers.append(_activation_module(activation))
+            layers.append(act.module(activations.DEFAULT_NEGATIVE_SLOPE))
     return nn.Sequential(*layers)
 
 
@@ -194,7 +186,7 @@ class TrainResult:
 def _check_data(data, widths):
     if isinstance(data, dict) or not hasattr(data, "__len__") or len(data) != 4:
         raise TypeError(
-            "data must be None (Shapeset-3x2 at the preset's sizes) or a 4-tuple "
+            "data must be a 4-tuple "
             f"(x_train, y_train, x_test, y_test) of tensors, got {type(data).__name__}"
         )
     names = ("x_train", "y_train", "x_test", "y_test")
@@ -220,35 +212,6 @@ def _check_data(data, widths):
     return x_train, y_train, x_test, y_test
 
 
-@functools.lru_cache(maxsize=4)
-def _default_data(n_train: int, n_test: int):
-    from .data import shapeset_split
-    return shapeset_split(n_train, n_test, seed=DATA_SEED)
-
-
-def default_data(preset_name: str | None = None):
-    """The Shapeset-3x2 sample :func:`train` uses when ``data`` is None: the preset's
-    ``glorot_train_size`` + ``glorot_test_size`` images from seed 0 (cached)."""
-    from .presets import preset
-    p = preset(preset_name)
-    return _default_data(p.glorot_train_size, p.glorot_test_size)
-
-
-# Glorot & Bengio trained 5 hidden layers of 1000 units; on a CPU the quick preset trains 256
-# (a 1000-wide net costs about 5 times more per step).
-def glorot_widths(preset_name: str | None = None) -> list[int]:
-    """``[1024, w, ..., w, 9]`` for Shapeset-3x2 with the preset's ``glorot_depth`` hidden layers:
-    ``w = glorot_train_width`` (1000 in the paper preset, the paper's; 256 in the quick one).
-
-    >>> glorot_widths("paper")
-    [1024, 1000, 1000, 1000, 1000, 1000, 9]
-    """
-    from .data import NUM_CLASSES, SIDE
-    from .presets import preset
-    p = preset(preset_name)
-    return [SIDE * SIDE] + [p.glorot_train_width] * p.glorot_depth + [NUM_CLASSES]
-
-
 # --- statistics ----------------------------------------------------------------------------------
 
 def _linear_layers(model: nn.Sequential) -> list[nn.Linear]:
@@ -257,27 +220,26 @@ def _linear_layers(model: nn.Sequential) -> list[nn.Linear]:
 
 def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor):
     """Per-layer ``(pre_var, grad_var, weight_grad_var, weight_var, bias_var)`` as five device
-    tensors, on the batch ``(x, y)`` (see the module docstring). The model's ``.grad`` fields are
-    left untouched."""
+    tensors, on the batch ``(x, y)`` (see the module docstring), measured with the core of
+    :mod:`initlib.probe`. The model's ``.grad`` fields are left untouched."""
     linears = _linear_layers(model)
-    pre = []
-    h = x
-    for module in model:
-        h = module(h)
-        if isinstance(module, nn.Linear):
-            pre.append(h)
-    total = F.cross_entropy(h, y, reduction="sum")
-    weights = [m.weight for m in linears]
-    grads = torch.autograd.grad(total, pre + weights)
-    n = len(linears)
-    pre_var = torch.stack([s.detach().var(unbiased=False) for s in pre])
-    grad_var = torch.stack([g.var(unbiased=False) for g in grads[:n]])
-    # the gradient of the summed loss, divided by the batch size, is that of the mean loss
-    weight_grad_var = torch.stack([(g / len(x)).var(unbiased=False) for g in grads[n:]])
+
+    def pre(s):
+        return {"pre_var": var_mean(s)[0]}
+
+    def grad(g):  # of the summed NLL: each example's own
+        return {"grad_var": var_mean(g)[0]}
+
+    def weight_grad(g):  # the summed loss's gradient over len(x) is the mean loss's
+        return {"weight_grad_var": var_mean(g)[0] / len(x) ** 2}
+
+    sites = [Site(str(l), m, pre, grad, [m.weight], weight_grad) for l, m in enumerate(linears)]
+    rows, _ = measure(model, (x,), sites, loss=lambda out: F.cross_entropy(out, y, reduction="sum"), transfer=False)
     with torch.no_grad():
         weight_var = torch.stack([m.weight.square().mean() for m in linears])
         bias_var = torch.stack([m.bias.square().mean() for m in linears])
-    return pre_var, grad_var, weight_grad_var, weight_var, bias_var
+    stacked = [torch.stack([row[k] for row in rows]) for k in ("pre_var", "grad_var", "weight_grad_var")]
+    return (*stacked, weight_var, bias_var)
 
 
 def _evaluate(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,7 +261,7 @@ def train(
     activation: str = "tanh",
     init="xavier_uniform",
     data=None,
-    steps: int | None = None,
+    steps: int = STEPS,
     lr: float = DEFAULT_LR,
     batch: int = 10,
     optimizer: str = "sgd",
@@ -319,9 +281,9 @@ def train(
         ``"xavier_uniform"``: eq. 16; ``"kaiming_normal"``: He's eq. 10...) or a callable
         ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
     data : ``(x_train, y_train, x_test, y_test)`` (float ``(n, n_0)`` inputs, trained in float32;
-        int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split`; None: Shapeset-3x2
-        at the preset's sizes (:func:`default_data`). Statistics use the first 300 test examples.
-    steps : number of updates (default: the preset's ``glorot_steps``); 0 records step 0 only.
+        int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split` or, at the preset's
+        sizes, :func:`initlib.presets.default_data`. Statistics use the first 300 test examples.
+    steps : number of updates (default :data:`STEPS`); 0 records step 0 only.
     lr : learning rate.  batch : examples per update (Glorot & Bengio: 10).
     optimizer : ``"sgd"`` (plain), ``"momentum"`` (SGD with momentum 0.9) or ``"adam"``.
     seed : draws the weights (a CPU generator, so every device starts from the same net) and
@@ -333,7 +295,9 @@ def train(
 
     Returns a :class:`TrainResult`.
     """
-    widths = theory.check_widths(widths)
+    from .theory import check_widths
+
+    widths = check_widths(widths)
     if len(widths) < 2 or widths[-1] < 2:
         raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
     check_choice(activation, "activation", ACTIVATIONS)
@@ -341,9 +305,6 @@ def train(
     init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
     if "generator" in init_kwargs:
         raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
-    if steps is None:
-        from .presets import preset
-        steps = preset().glorot_steps
     steps = check_int(steps, "steps", 0)
     lr = check_positive(lr, "lr")
     batch = check_int(batch, "batch", 1)
@@ -353,7 +314,10 @@ def train(
         record_every = max(1, steps // DEFAULT_RECORDS)
     record_every = check_int(record_every, "record_every", 1)
     dev = resolve_device(device)
-    x_train, y_train, x_test, y_test = _check_data(default_data() if data is None else data, widths)
+    if data is None:
+        raise TypeError("data is required: (x_train, y_train, x_test, y_test), e.g. "
+                        "initlib.presets.default_data() for Shapeset-3x2 at the preset's sizes")
+    x_train, y_train, x_test, y_test = _check_data(data, widths)
     if batch > len(x_train):
         raise ValueError(f"batch must be at most the number of training examples ({len(x_train)}), got {batch}")
 

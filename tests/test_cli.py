@@ -1,4 +1,4 @@
-"""initlib.cli: `python -m initlib propagate|train`, its output formats and its exit codes."""
+"""initlib.cli: `python -m initlib propagate|train|probe`, its output formats and its exit codes."""
 
 import functools
 import json
@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import initlib.presets
 import initlib.training
 from initlib import cli
 from initlib.data import gaussian_mixture_split
@@ -108,7 +109,7 @@ def _split():
 @pytest.fixture
 def small_data(monkeypatch):
     """Shapeset takes seconds to draw: the CLI's train path gets a small stand-in of the same shape."""
-    monkeypatch.setattr(initlib.training, "default_data", lambda preset_name=None: _split())
+    monkeypatch.setattr(initlib.presets, "default_data", lambda preset_name=None: _split())
 
 
 def test_train_table_json_csv(capsys, tmp_path, small_data):
@@ -143,3 +144,41 @@ def test_python_dash_m_entry_point():
                            "--device", "cpu", "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["widths"] == [8, 8, 8]
+
+
+def test_train_default_width_is_the_training_width(capsys, small_data):
+    # bug (c): the default hidden width is glorot_train_width (256 on quick), not glorot_width (1000)
+    out = json.loads(run(capsys, "train", "--preset", "quick", "--depth", "1", "--steps", "0", "--device", "cpu",
+                         "--json", "--quiet"))
+    assert out["widths"] == [1024, initlib.presets.preset("quick").glorot_train_width, 9]
+
+
+@pytest.mark.parametrize("spec", ["mlp", "cnn", "resnet", "transformer", "lstm"])
+def test_probe_table_and_json(capsys, spec):
+    table = run(capsys, "probe", spec)
+    assert table.splitlines()[1].split()[:2] == ["name", "type"]
+    result = json.loads(run(capsys, "probe", spec, "--json", "--hist-bins", "4"))
+    assert result["spec"] == spec and len(result["hist_edges"]) == 5
+    assert all(set(cli.PROBE_COLUMNS) <= set(row) for row in result["rows"])
+
+
+def test_probe_kwargs_and_plot(capsys, tmp_path):
+    figure = tmp_path / "probe.png"
+    out = json.loads(run(capsys, "probe", "resnet", "--kwargs", '{"blocks": 2, "width": 16}', "--json",
+                         "--plot", str(figure)))
+    assert len(out["rows"]) == 2 + 2 * 2 and out["kwargs"] == {"blocks": 2, "width": 16}
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["probe", "nope"], "spec must be one of"),
+    (["probe", "mlp", "--kwargs", "[1]"], "must be a JSON object"),
+    (["probe", "mlp", "--kwargs", '{"bogus": 1}'], "the factory rejects kwargs"),
+    (["probe", "torch.nn:Linear", "--kwargs", '{"in_features": 2, "out_features": 2}'], "returned no inputs"),
+    (["probe", "mlp", "--hist-bins", "-1"], "--hist-bins"),
+])
+def test_probe_bad_input_exits_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

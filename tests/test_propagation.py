@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import initlib
-from initlib import propagation, theory
+from initlib import activations, ensembles, propagation, theory
 from initlib.propagation import propagate
 
 CPU = "cpu"
@@ -82,7 +82,7 @@ def test_histograms_count_the_first_hist_examples_examples():
         propagate(widths, "tanh", batch=batch, device=CPU, hist_examples=0)
 
 
-@pytest.mark.parametrize("activation", theory.ACTIVATIONS)
+@pytest.mark.parametrize("activation", activations.NAMES)
 def test_statistics_match_autograd(activation):
     widths, batch, seed = [7, 9, 5, 6], 11, 3
     slope = 0.2 if activation == "leaky_relu" else None
@@ -104,7 +104,7 @@ def test_statistics_match_autograd(activation):
         # saturation: |f'(s)| < 0.1 sup|f'|, f' from autograd
         s0 = s.clone().requires_grad_()
         fprime = torch.autograd.grad(ACTS[activation](s0).sum(), s0)[0]
-        sup = propagation._sup_derivative(activation, 0.2)
+        sup = activations.get(activation).sup_derivative(0.2)
         assert layer.saturation == pytest.approx(float((fprime.abs() < 0.1 * sup).double().mean()), abs=1e-12)
         # Glorot eq. (17): J = dh^l/dh^(l-1) for the first two examples
         jac = fprime[:2, :, None] * w.detach()[None]
@@ -290,7 +290,7 @@ def test_leaky_relu_slope_is_the_kaiming_default_a():
     # He's eq. (15): Var[W] = 2 / ((1 + a^2) n), so the theory is flat at 2 / (1 + a^2)
     assert implicit.column("theory_pre_var") == pytest.approx([2 / (1 + 0.25**2)] * 3)
     default_slope = propagate([64] * 3, "leaky_relu", "he_uniform", **common)
-    assert default_slope.init_kwargs == {"a": theory.DEFAULT_NEGATIVE_SLOPE}
+    assert default_slope.init_kwargs == {"a": activations.DEFAULT_NEGATIVE_SLOPE}
     # the caller's a wins; other nonlinearities, other activations and bound-like a's are left alone
     assert propagate([64] * 3, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.0,
                      **common).init_kwargs == {"a": 0.0}
@@ -299,3 +299,49 @@ def test_leaky_relu_slope_is_the_kaiming_default_a():
     assert propagate([64] * 3, "relu", "kaiming_normal", **common).init_kwargs == {}
     assert propagate([64] * 3, "leaky_relu", "uniform", a=-0.1, b=0.1, **common).init_kwargs == {"a": -0.1, "b": 0.1}
     assert propagate([64] * 3, "leaky_relu", "trunc_normal", std=0.1, **common).init_kwargs == {"std": 0.1}
+
+
+# --- ensembles: E nets in one batched computation equal E separate runs ---------------------------
+
+ENSEMBLE_FIELDS = ("weight_var", "pre_var", "pre_mean", "act_var", "act_mean", "grad_var", "weight_grad_var",
+                   "saturation", "jacobian_mean_singular_value", "theory_pre_var", "theory_grad_var",
+                   "theory_weight_grad_var")
+
+
+@pytest.mark.parametrize("activation, init, kwargs", [
+    ("tanh", "xavier_normal", dict(seed=[0, 1, 2], hist_bins=10, jacobian=2)),
+    ("relu", "kaiming_normal", dict(seed=[4, 4, 5], bias=True, hist_bins=0)),
+    ("leaky_relu", "kaiming_uniform", dict(seed=[1, 2], negative_slope=0.3, hist_bins=6)),
+    ("tanh", "normal", dict(seed=7, std=[0.05, 0.1, 0.2, 0.4], hist_bins=0)),  # a sweep over sigma_w
+])
+def test_ensemble_equals_separate_runs(activation, init, kwargs):
+    widths = [12, 16, 16, 8]
+    common = dict(batch=24, device=CPU)
+    nets = propagate(widths, activation, init, **common, **kwargs)
+    members = ensembles.members(kwargs["seed"], **{k: v for k, v in kwargs.items()
+                                                           if k not in ("seed",) and isinstance(v, list)})
+    assert isinstance(nets, list) and len(nets) == len(members)
+    scalars = {k: v for k, v in kwargs.items() if k != "seed" and not isinstance(v, list)}
+    for net, (seed, per_member) in zip(nets, members):
+        one = propagate(widths, activation, init, seed=seed, **common, **scalars, **per_member)
+        assert net.seed == seed and net.init_kwargs == one.init_kwargs
+        for a, b in zip(one.layers, net.layers):
+            for field in ENSEMBLE_FIELDS:
+                x, y = getattr(a, field), getattr(b, field)
+                assert (x is None and y is None) or y == pytest.approx(x, rel=1e-4, abs=1e-7), field
+            assert a.act_hist == b.act_hist and a.grad_hist == b.grad_hist
+
+
+def test_ensemble_bad_lists():
+    with pytest.raises(ValueError, match="same length"):
+        propagate([4, 4], "relu", "normal", batch=4, device=CPU, seed=[0, 1], std=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"seed\[1\]"):
+        propagate([4, 4], "relu", batch=4, device=CPU, seed=[0, -1])
+
+
+def test_theory_is_a_separate_step():
+    bare = propagate([32] * 4, "relu", "xavier_normal", batch=16, device=CPU, theory_method=None)
+    assert bare.column("theory_pre_var") == [None] * 3
+    with_theory = propagate([32] * 4, "relu", "xavier_normal", batch=16, device=CPU)
+    assert theory.attach(bare).column("theory_pre_var") == with_theory.column("theory_pre_var") == [1.0, 0.5, 0.25]
+    assert bare.column("pre_var") == with_theory.column("pre_var")

@@ -7,7 +7,7 @@ import torch
 from scipy import integrate, special
 
 import initlib
-from initlib import theory
+from initlib import activations, theory
 
 
 def _gauss(g, q):
@@ -19,11 +19,11 @@ def _gauss(g, q):
 
 
 def _selu(x):
-    return theory.SELU_SCALE * (x if x > 0 else theory.SELU_ALPHA * math.expm1(x))
+    return activations.SELU_SCALE * (x if x > 0 else activations.SELU_ALPHA * math.expm1(x))
 
 
 def _selu_prime(x):
-    return theory.SELU_SCALE * (1.0 if x > 0 else theory.SELU_ALPHA * math.exp(x))
+    return activations.SELU_SCALE * (1.0 if x > 0 else activations.SELU_ALPHA * math.exp(x))
 
 
 @pytest.mark.parametrize("q", [0.01, 0.5, 1.0, 3.0, 20.0])

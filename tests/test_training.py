@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import initlib
 from initlib import data
+from initlib import presets
 from initlib.presets import preset
 from initlib.training import STATS_EXAMPLES, TrainResult, mlp
 
@@ -171,7 +172,7 @@ BAD = [
     (dict(record_every=0), ValueError, "record_every must be an integer >= 1"),
     (dict(device="tpu"), ValueError, "device must be"),
     (dict(generator=torch.Generator()), ValueError, "generator is not an init keyword"),
-    (dict(data=[1, 2, 3]), TypeError, "data must be None .* or a 4-tuple"),
+    (dict(data=[1, 2, 3]), TypeError, "data must be a 4-tuple"),
     (dict(data=(1, 2, 3, 4)), TypeError, "data's x_train must be a torch.Tensor"),
 ]
 
@@ -194,11 +195,14 @@ def test_bad_data_tensors(easy):
         run(easy, bogus=1.0)
 
 
-def test_default_data_is_shapeset_at_preset_size():
+def test_data_is_an_argument_and_the_preset_supplies_shapeset():
+    with pytest.raises(TypeError, match="data is required"):
+        initlib.train([1024, 16, 9], steps=1, device="cpu")
     p = preset()
-    r = initlib.train([1024, 16, 9], steps=1, device="cpu")
+    r = initlib.train([1024, 16, 9], data=presets.default_data(), steps=1, device="cpu")
     assert (r.n_train, r.n_test) == (p.glorot_train_size, p.glorot_test_size)
     assert r.activation == "tanh" and r.init == "xavier_uniform" and r.optimizer == "sgd" and r.batch == 10
+    assert initlib.training.default_data is presets.default_data  # the chapters' name for it
 
 
 @pytest.mark.gpu

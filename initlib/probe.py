@@ -1,0 +1,428 @@
+"""Measure any ``nn.Module``: one forward and one backward pass, statistics at the modules you name.
+
+:func:`probe` runs ``model(inputs)``, injects a gradient at the output (a standard normal
+``dC/dy``, as Glorot & Bengio and He et al. do in their analyses, or a given ``grad_output``, or
+the gradient of a given ``loss``) and records, at every measured module in forward order,
+
+    out_mean = E[y],   out_var = Var[y],   grad_out_var = Var[dC/dy],   weight_grad_var = Var[dC/dW],
+
+with ``y`` the module's output (the first tensor of a tuple output, as ``nn.LSTM`` returns) and
+``W`` its own weights (its parameters whose name contains ``weight``, pooled). Variances are
+population variances over every entry (every example, unit, position and channel).
+
+The same core, :func:`measure`, serves :func:`initlib.propagate` and :func:`initlib.train`: a
+:class:`Site` says what to compute from a module's output and from its gradient; every statistic is
+reduced on the device as soon as its tensor exists (a forward hook, a gradient hook, a hook after
+each weight's gradient is accumulated), and :class:`Tally` brings them all to the host in one
+transfer at the end. Statistics may be per ensemble member: ``members=E`` reduces each
+``x[e]`` separately (the nets of :mod:`initlib.ensembles` stack E nets on a leading axis).
+
+>>> from initlib import demos
+>>> model, x = demos.build("mlp", {"width": 32, "depth": 2})
+>>> r = probe(model, x)
+>>> r.column("name")
+['0', '2', '4']
+>>> r.column("type")
+['Linear', 'Linear', 'Linear']
+>>> all(v > 0 for v in r.column("grad_out_var"))
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ._checks import check_int
+
+DEFAULT_RANGE = (-4.0, 4.0)  # four standard deviations of a unit-variance signal
+MAX_HIST_BINS = 10_000
+ROW_KEYS = ("name", "type", "out_mean", "out_var", "grad_out_var", "weight_grad_var")
+
+
+# --- reductions: each stays on the device. On a CPU they are written with float ops and BLAS dots,
+# which cost a few percent of a layer's matmuls, where var_mean, histc and bool reductions cost as
+# much as the matmuls themselves. ``members=E`` reduces each of the E leading slices separately. -----
+
+def _rows(x: torch.Tensor, members: int) -> torch.Tensor:
+    return x.reshape(members or 1, -1)
+
+
+def second_moment(x: torch.Tensor, members: int = 0) -> torch.Tensor:
+    """E[x^2] over every entry (a 0-d tensor), or over each member's entries (shape ``(E,)``)."""
+    if not members:
+        flat = x.reshape(-1)
+        return torch.dot(flat, flat) / flat.numel()
+    flat = _rows(x, members)
+    return torch.bmm(flat[:, None, :], flat[:, :, None]).reshape(members) / flat.shape[1]
+
+
+def mean(x: torch.Tensor, members: int = 0) -> torch.Tensor:
+    return x.mean() if not members else _rows(x, members).mean(1)
+
+
+def var_mean(x: torch.Tensor, members: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Population variance (divide by the count) and mean.
+
+    E[x^2] - mean^2 loses digits when mean^2 is close to E[x^2] (a sigmoid layer's outputs), so it
+    is used only when mean^2 < E[x^2] / 2, where it is accurate to twice the rounding of E[x^2];
+    otherwise the mean is subtracted first. That test needs the values on the host: free on a
+    CPU, a synchronisation on a GPU, which therefore always takes the two-pass route.
+
+    >>> v, m = var_mean(torch.tensor([1.0, 3.0]))
+    >>> float(v), float(m)
+    (1.0, 2.0)
+    """
+    mu = mean(x, members)
+    if x.device.type == "cpu":
+        second = second_moment(x, members)
+        if bool((mu * mu < second / 2).all()):
+            return second - mu * mu, mu
+    centred = x - (mu if not members else mu.reshape(-1, *[1] * (x.dim() - 1)))
+    return second_moment(centred, members), mu
+
+
+def histogram(x: torch.Tensor, bins: int, low: float, high: float, members: int = 0) -> torch.Tensor:
+    """Counts in the bins [low + k w, low + (k+1) w), w = (high - low) / bins, the last bin closed
+    ([.., high]) as ``torch.histc`` has it; values outside are dropped. CPU and GPU agree.
+
+    >>> histogram(torch.tensor([-1.0, 0.0, 1.0, 2.0]), 2, -1.0, 1.0).tolist()
+    [1, 2]
+    """
+    if x.device.type != "cpu":  # on a GPU: one kernel per member, no host sync (bincount needs one)
+        if not members:
+            return torch.histc(x, bins, low, high)
+        return torch.stack([torch.histc(row, bins, low, high) for row in _rows(x, members)])
+    # Bin 0 collects everything below, bin bins+1 everything above; high itself goes to the last bin.
+    scaled = (x - low).mul_(bins / (high - low)).add_(1.0)
+    at_high = scaled == bins + 1.0
+    index = scaled.clamp_(0.0, bins + 1.0).to(torch.int64).masked_fill_(at_high, bins)
+    rows = _rows(index, members)
+    offsets = torch.arange(rows.shape[0], device=x.device)[:, None] * (bins + 2)
+    counts = torch.bincount((rows + offsets).reshape(-1), minlength=rows.shape[0] * (bins + 2))
+    counts = counts.reshape(rows.shape[0], bins + 2)[:, 1:-1]
+    return counts if members else counts[0]
+
+
+def check_range(value, name: str) -> tuple[float, float]:
+    """A histogram range ``(low, high)`` with ``low < high``."""
+    from ._checks import check_real
+
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
+    low, high = check_real(value[0], f"{name}[0]"), check_real(value[1], f"{name}[1]")
+    if not low < high:
+        raise ValueError(f"{name} must have low < high, got {value!r}")
+    return low, high
+
+
+def check_bins(hist_bins) -> int:
+    hist_bins = check_int(hist_bins, "hist_bins", 0)
+    if hist_bins > MAX_HIST_BINS:
+        raise ValueError(f"hist_bins must be at most {MAX_HIST_BINS}, got {hist_bins}")
+    return hist_bins
+
+
+def edges(bins: int, bounds: tuple[float, float]) -> list | None:
+    """The ``bins + 1`` bin edges of :func:`histogram` over ``bounds`` (None without bins)."""
+    low, high = bounds
+    return [low + (high - low) * i / bins for i in range(bins + 1)] if bins else None
+
+
+# --- the tally: device values in, host values out, in one transfer --------------------------------
+
+class Tally:
+    """Rows of statistics whose values may be device tensors until :meth:`finish` brings every one
+    of them to the host in a single transfer (0-d tensors become floats, others nested lists)."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def row(self, **fixed) -> dict:
+        self.rows.append(dict(fixed))
+        return self.rows[-1]
+
+    def finish(self) -> list[dict]:
+        cells = [(row, k) for row in self.rows for k, v in row.items() if isinstance(v, torch.Tensor)]
+        if cells:
+            tensors = [row[k].detach() for row, k in cells]
+            flat = torch.cat([t.reshape(-1).to(torch.float64) for t in tensors]).cpu().tolist()
+            start = 0
+            for (row, k), t in zip(cells, tensors):
+                chunk = flat[start:start + t.numel()]
+                start += t.numel()
+                row[k] = chunk[0] if t.dim() == 0 else torch.tensor(chunk).reshape(t.shape).tolist()
+        return self.rows
+
+
+# --- the core -------------------------------------------------------------------------------------
+
+Stats = Callable[[torch.Tensor], dict]
+
+
+@dataclasses.dataclass
+class Site:
+    """A module to measure: ``forward(y)`` and ``backward(dC/dy)`` return dicts of (device)
+    statistics of its output and of the gradient there; ``weights`` are the parameters whose
+    gradient ``weight(dC/dW)`` summarises (its dict is merged into the module's first row)."""
+
+    name: str
+    module: nn.Module
+    forward: Stats
+    backward: Stats
+    weights: list = dataclasses.field(default_factory=list)
+    weight: Stats | None = None
+
+
+def first_tensor(value):
+    """The tensor itself, or the first tensor inside a (nested) tuple or list; None if there is none."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _hooks(sites: list[Site], tally: Tally) -> list:
+    handles, first_row, pending = [], {}, {}
+
+    def forward_hook(site):
+        def hook(module, args, output):
+            y = first_tensor(output)
+            if y is None or not y.is_floating_point():
+                return
+            row = tally.row(name=site.name, type=type(module).__name__)
+            row.update(site.forward(y.detach()))
+            if id(site) not in first_row:
+                first_row[id(site)] = row
+                row.update({"weight_grad_var": None} if site.weights else {})
+            if y.requires_grad:
+                y.register_hook(lambda g: row.update(site.backward(g)))
+        return hook
+
+    def weight_hook(site):
+        def hook(p):
+            # several weights (an LSTM's, an attention's) are pooled: reduce once the last one is in
+            grads = pending.setdefault(id(site), [])
+            grads.append(p.grad)
+            p.grad = None  # free it now; measure() puts back whatever .grad was there before
+            if len(grads) == len(site.weights) and id(site) in first_row:
+                pooled = grads[0] if len(grads) == 1 else torch.cat([g.reshape(-1) for g in grads])
+                first_row[id(site)].update(site.weight(pooled))
+        return hook
+
+    for site in sites:
+        handles.append(site.module.register_forward_hook(forward_hook(site)))
+        for p in site.weights:
+            handles.append(p.register_post_accumulate_grad_hook(weight_hook(site)))
+    return handles
+
+
+@contextlib.contextmanager
+def unchanged(model: nn.Module, params: list):
+    """Set the ``.grad`` of ``params`` to None for the block, then put back the old ``.grad`` fields and
+    every buffer's values (a BatchNorm in train mode updates its running statistics in a forward)."""
+    saved = [(p, p.grad) for p in params]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        for p in params:
+            p.grad = None
+        yield
+    finally:
+        for p, g in saved:
+            p.grad = g
+        with torch.no_grad():
+            for b, copy in buffers:
+                b.copy_(copy)
+
+
+def measure(model: nn.Module, inputs: tuple, sites: list[Site], *, grad_output=None, loss=None,
+            draw_grad: Callable | None = None, transfer: bool = True) -> tuple[list[dict], torch.Tensor]:
+    """Run ``model(*inputs)``, back-propagate, and return (the tally's rows, the output).
+
+    With ``transfer=False`` the rows keep their device tensors (a caller that measures many times,
+    like :func:`initlib.train`, transfers once at its own end).
+
+    The backward pass starts from ``loss(output)`` if ``loss`` is given, else from ``grad_output``
+    (or ``draw_grad(output)``, e.g. a seeded standard normal). Only the measured weights (and, if no
+    weight is measured, the measured outputs) are asked for: autograd computes what reaches them and
+    nothing more. ``.grad`` fields, buffers and the mode are left exactly as they were.
+    """
+    tally = Tally()
+    weights = [p for site in sites for p in site.weights]
+    # without a measured weight, ask autograd for every trainable parameter (their .grad is restored)
+    targets = weights or [p for p in model.parameters() if p.requires_grad]
+    handles = _hooks(sites, tally)
+    try:
+        with unchanged(model, targets):
+            output = model(*inputs)
+            y = first_tensor(output)
+            if loss is not None:
+                start, grad = loss(output), None
+            else:
+                start, grad = y, grad_output if grad_output is not None else draw_grad(y)
+            if start.requires_grad and targets:
+                torch.autograd.backward(start, grad, inputs=targets)
+    finally:
+        for h in handles:
+            h.remove()
+    return (tally.finish() if transfer else tally.rows), y
+
+
+# --- probe: the public surface for any module -----------------------------------------------------
+
+@dataclasses.dataclass
+class ProbeResult:
+    """What :func:`probe` measured: ``rows`` (one dict per measured call, in forward order) and
+    the histogram edges (None without histograms)."""
+
+    rows: list
+    hist_edges: list | None = None
+
+    def column(self, key: str) -> list:
+        """One key of every row: ``result.column("out_var")``."""
+        keys = self.rows[0].keys() if self.rows else ROW_KEYS
+        if key not in keys:
+            raise ValueError(f"key must be one of {', '.join(repr(k) for k in keys)}; got {key!r}")
+        return [row[key] for row in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; statistics that overflowed (inf/NaN) become None."""
+        return {"rows": [{k: json_number(v) for k, v in row.items()} for row in self.rows],
+                "hist_edges": self.hist_edges}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+def json_number(value):
+    """JSON has no inf/NaN: they become None (lists are cleaned entry by entry)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [json_number(v) for v in value]
+    return value
+
+
+def _own_weights(module: nn.Module) -> list:
+    return [p for name, p in module.named_parameters(recurse=False) if "weight" in name and p.requires_grad]
+
+
+def _default_sites(model: nn.Module, at, hist_bins: int, bounds) -> list[Site]:
+    named = dict(model.named_modules())
+    if at is None:
+        at = [name for name, m in named.items() if any(True for _ in m.parameters(recurse=False))]
+    elif isinstance(at, str) or not all(isinstance(a, str) for a in at):
+        raise TypeError(f"at must be a list of module names (as in model.named_modules()), got {at!r}")
+    unknown = [a for a in at if a not in named]
+    if unknown:
+        raise ValueError(f"at names modules the model does not have: {unknown}; it has {list(named)[:20]}")
+
+    def forward(y):
+        var, mu = var_mean(y.to(torch.float32) if y.dtype in (torch.float16, torch.bfloat16) else y)
+        out = {"out_mean": mu, "out_var": var, "grad_out_var": None}
+        return out | ({"out_hist": histogram(y.float(), hist_bins, *bounds)} if hist_bins else {})
+
+    def backward(g):
+        out = {"grad_out_var": var_mean(g.float())[0]}
+        return out | ({"grad_hist": histogram(g.float(), hist_bins, *bounds)} if hist_bins else {})
+
+    def weight(g):
+        return {"weight_grad_var": var_mean(g.float())[0]}
+
+    return [Site(a, named[a], forward, backward, _own_weights(named[a]), weight) for a in at]
+
+
+def _check_inputs(model, inputs) -> tuple:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    inputs = (inputs,) if isinstance(inputs, torch.Tensor) else inputs
+    if not isinstance(inputs, (tuple, list)) or not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise TypeError(f"inputs must be a tensor or a tuple of tensors, got {type(inputs).__name__}")
+    return tuple(inputs)
+
+
+def _shapes(args) -> str:
+    shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+    return ", ".join(map(str, shapes)) or "no tensor"
+
+
+def _where_it_fails(model: nn.Module, inputs: tuple) -> tuple[str, str, str]:
+    """(name, type, input shapes) of the innermost module that raises on ``inputs``: the forward is
+    run again, without gradients, with a pre-hook on every module recording who was entered."""
+    stack, handles = [], []
+    for name, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(
+            lambda m, args, name=name: stack.append((name or "(the model)", type(m).__name__, _shapes(args)))))
+        handles.append(module.register_forward_hook(lambda m, args, out: stack.pop()))
+    try:
+        with torch.no_grad(), unchanged(model, []):
+            model(*inputs)
+    except Exception:  # noqa: BLE001 -- any failure: the stack says where
+        return stack[-1] if stack else ("(the model)", type(model).__name__, _shapes(inputs))
+    finally:
+        for h in handles:
+            h.remove()
+    return "(the model)", type(model).__name__, _shapes(inputs)
+
+
+def probe(model: nn.Module, inputs, *, grad_output=None, loss=None, at=None, hist_bins: int = 0,
+          hist_range=DEFAULT_RANGE, seed: int = 0) -> ProbeResult:
+    """One forward and one backward pass through ``model``, measured at the modules named in ``at``.
+
+    Parameters
+    ----------
+    model : any ``nn.Module``, run in the mode it is in (train or eval).
+    inputs : a tensor, or a tuple of tensors passed as ``model(*inputs)``.
+    grad_output : the gradient ``dC/dy`` injected at the output ``y`` (default: standard normal,
+        drawn from ``seed``); ``loss`` instead: a function ``loss(output) -> scalar`` to back-propagate.
+    at : names from ``model.named_modules()`` (default: every module that owns parameters).
+    hist_bins : bins of fixed-range histograms of each output and gradient over ``hist_range``
+        (``out_hist``, ``grad_hist``; 0: none).
+    seed : seeds torch's generators for the pass (dropout masks) and draws the default ``grad_output``.
+
+    Parameters, buffers (BatchNorm's running statistics), ``.grad`` fields and the mode are left as
+    they were. If the model raises, a ``ValueError`` (``TypeError`` for a type error) names the
+    module that failed and the shapes it got, with the model's own error as the cause.
+
+    >>> model = nn.Sequential(nn.Linear(8, 4), nn.Tanh(), nn.Linear(4, 2))
+    >>> probe(model, torch.randn(5, 8), at=["1"]).column("type")
+    ['Tanh']
+    >>> probe(model, torch.randn(5, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: probe: module '0' (Linear) failed on input of shape (5, 3): ...
+    """
+    inputs = _check_inputs(model, inputs)
+    if grad_output is not None and loss is not None:
+        raise ValueError("give grad_output or loss, not both")
+    hist_bins, bounds = check_bins(hist_bins), check_range(hist_range, "hist_range")
+    seed = check_int(seed, "seed", 0)
+    sites = _default_sites(model, at, hist_bins, bounds)
+
+    def draw(y):
+        return torch.randn(y.shape, generator=torch.Generator(y.device).manual_seed(seed),
+                           device=y.device, dtype=y.dtype)
+
+    devices = sorted({t.device.index for t in inputs if t.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        try:
+            rows, y = measure(model, inputs, sites, grad_output=grad_output, loss=loss, draw_grad=draw)
+        except (RuntimeError, ValueError, TypeError, IndexError) as error:
+            name, kind, shapes = _where_it_fails(model, inputs)
+            wrapped = TypeError if isinstance(error, TypeError) else ValueError
+            raise wrapped(f"probe: module {name!r} ({kind}) failed on input of shape {shapes}: {error}") from error
+    return ProbeResult(rows, edges(hist_bins, bounds))
