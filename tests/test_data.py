@@ -175,3 +175,16 @@ def test_gaussian_mixture():
         data.gaussian_mixture(10, classes=1)
     with pytest.raises(ValueError, match="noise must be a finite number"):
         data.gaussian_mixture(10, noise=-1.0)
+
+
+def test_digits_are_standardised_real_images_split_by_seed():
+    from initlib.data import digits_split
+    a, b = digits_split(seed=0), digits_split(seed=0)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert a.x_train.shape == (1500, 64) and a.x_test.shape == (297, 64)
+    assert sorted(set(a.y_train.tolist())) == list(range(10))
+    assert abs(float(a.x_train.mean())) < 1e-5
+    c = digits_split(seed=1)
+    assert not torch.equal(a.y_test, c.y_test)
+    with pytest.raises(ValueError, match="n_test must be below the 1797 images"):
+        digits_split(n_test=1797)
