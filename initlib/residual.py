@@ -13,7 +13,7 @@ blocks. The starts below keep it bounded by making each branch small at initiali
 >>> from torch import nn
 >>> branches = [nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8)) for _ in range(16)]
 >>> report = residual_init_(branches, "fixup")
->>> report["inner_scale"], float(branches[0][2].weight.abs().sum())
+>>> report["inner_scale"], float(branches[0][2].weight.detach().abs().sum())
 (0.25, 0.0)
 """
 
