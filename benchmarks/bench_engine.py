@@ -8,10 +8,12 @@
 2. ``probe`` on a 20-layer residual CNN (BatchNorm, 9 residual blocks) and on a 6-layer
    ``nn.TransformerEncoder``, against ``model(x)`` and ``backward`` of the same model (target <= 1.25).
 3. An ensemble of 16 nets (width 64, depth 50, batch 128; then width 128, batch 256): 16 separate
-   ``propagate`` calls against one call with ``seed=list(range(16))`` (target >= 3x at the first size).
+   ``propagate`` calls against one call with ``seed=list(range(16))``, every statistic but the
+   histograms, as a sweep uses it (target >= 3x at the first size).
 
 Each pair is interleaved (a, b, a, b, ...) so drifts in machine load hit both; medians are reported.
-Not a test: timings depend on the machine (``--threads 1`` steadies them on a shared one).
+Not a test: timings depend on the machine (``--threads 1`` steadies them on a shared one: on a loaded
+2-core machine two torch threads spin against each other and small operations slow down tenfold).
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def probe_ratio(model, x, repeats, device):
 
 def ensemble_ratio(width, depth, batch, members, repeats, device):
     widths = [width] * (depth + 1)
-    kw = dict(activation="relu", init="kaiming_normal", batch=batch, device=device)
+    # a sweep measures variances, not the shape of laws: no histograms (their bincounts cost the same
+    # per value batched or not, and would only dilute the ratio)
+    kw = dict(activation="relu", init="kaiming_normal", batch=batch, device=device, hist_bins=0)
     looped = lambda: [initlib.propagate(widths, seed=s, **kw) for s in range(members)]  # noqa: E731
     batched = lambda: initlib.propagate(widths, seed=list(range(members)), **kw)  # noqa: E731
     return compare(looped, batched, repeats, device)

@@ -60,7 +60,7 @@ def second_moment(x: torch.Tensor, members: int = 0) -> torch.Tensor:
         flat = x.reshape(-1)
         return torch.dot(flat, flat) / flat.numel()
     flat = _rows(x, members)
-    return torch.bmm(flat[:, None, :], flat[:, :, None]).reshape(members) / flat.shape[1]
+    return torch.linalg.vecdot(flat, flat) / flat.shape[1]
 
 
 def mean(x: torch.Tensor, members: int = 0) -> torch.Tensor:
@@ -102,12 +102,12 @@ def histogram(x: torch.Tensor, bins: int, low: float, high: float, members: int 
     # Bin 0 collects everything below, bin bins+1 everything above; high itself goes to the last bin.
     scaled = (x - low).mul_(bins / (high - low)).add_(1.0)
     at_high = scaled == bins + 1.0
-    index = scaled.clamp_(0.0, bins + 1.0).to(torch.int64).masked_fill_(at_high, bins)
-    rows = _rows(index, members)
-    offsets = torch.arange(rows.shape[0], device=x.device)[:, None] * (bins + 2)
-    counts = torch.bincount((rows + offsets).reshape(-1), minlength=rows.shape[0] * (bins + 2))
-    counts = counts.reshape(rows.shape[0], bins + 2)[:, 1:-1]
-    return counts if members else counts[0]
+    index = scaled.clamp_(0.0, bins + 1.0).to(torch.int32).masked_fill_(at_high, bins)
+    if not members:
+        return torch.bincount(index.reshape(-1), minlength=bins + 2)[1:-1]
+    offsets = torch.arange(members, device=x.device, dtype=torch.int32)[:, None] * (bins + 2)
+    counts = torch.bincount((_rows(index, members) + offsets).reshape(-1), minlength=members * (bins + 2))
+    return counts.reshape(members, bins + 2)[:, 1:-1]
 
 
 def check_range(value, name: str) -> tuple[float, float]:
@@ -157,8 +157,16 @@ class Tally:
             for (row, k), t in zip(cells, tensors):
                 chunk = flat[start:start + t.numel()]
                 start += t.numel()
-                row[k] = chunk[0] if t.dim() == 0 else torch.tensor(chunk).reshape(t.shape).tolist()
+                row[k] = chunk[0] if t.dim() == 0 else _nest(chunk, t.shape)
         return self.rows
+
+
+def _nest(flat: list, shape) -> list:
+    """A flat list in row-major order as nested lists of the given shape."""
+    if len(shape) <= 1:
+        return flat
+    step = len(flat) // shape[0]
+    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 # --- the core -------------------------------------------------------------------------------------
