@@ -12,7 +12,7 @@ the laws from here; the initializers keep torch's exact arithmetic for drawing.
 0.004
 >>> LAWS["lecun_normal"]
 Law(scale=1.0, mode='fan_in', distribution='truncated_normal')
->>> variance("kaiming_normal", 512, 256) * 512   # He et al. eq. (10): 2 / n_in
+>>> round(variance("kaiming_normal", 512, 256) * 512, 12)   # He et al. eq. (10): 2 / n_in
 2.0
 """
 
