@@ -67,3 +67,16 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
     return value
+
+
+def check_widths(widths) -> list[int]:
+    """``widths = [n_0, ..., n_L]``: at least two positive integers."""
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError(f"widths must be a list of layer sizes [n_0, n_1, ..., n_L], got {type(widths).__name__}")
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list at least the input and one layer, [n_0, n_1, ...]; got {widths}")
+    for i, n in enumerate(widths):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"widths[{i}] must be a positive integer, got {n!r}")
+    return [int(n) for n in widths]

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from . import activations, ensembles
-from ._checks import check_choice, check_int, check_positive
+from ._checks import check_choice, check_int, check_positive, check_widths
 from .devices import resolve_device
 from .probe import DEFAULT_RANGE, Site, check_bins, check_range, edges, histogram, json_number, measure
 from .probe import mean as _mean
@@ -257,8 +257,6 @@ class _Settings:
 
 def _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, hist_examples, act_range,
            grad_range, negative_slope, dtype) -> _Settings:
-    from .theory import check_widths
-
     widths = check_widths(widths)
     act = activations.get(activation)
     init_fn = get_scheme(init)

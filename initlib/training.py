@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import activations, ensembles
-from ._checks import check_choice, check_int, check_positive
+from ._checks import check_choice, check_int, check_positive, check_widths
 from .devices import resolve_device
 from .initializers import init_module
 from .presets import default_data, glorot_widths  # noqa: F401 -- the notebook layer's defaults, kept here by name
@@ -69,8 +69,6 @@ PER_RECORD = ("train_loss", "train_error", "test_error")
 def mlp(widths, activation: str = "tanh") -> nn.Sequential:
     """``Linear(n_0, n_1), f, Linear(n_1, n_2), f, ..., Linear(n_(L-1), n_L)``: no activation on the
     logits (the softmax is in the loss). Weights keep nn.Linear's default until an init is applied."""
-    from .theory import check_widths
-
     widths = check_widths(widths)
     act = activations.get(activation)
     layers: list[nn.Module] = []
@@ -338,8 +336,6 @@ def _results(meta: dict, runs: list, pending: list, stops: list, diverged: list)
         results.append(r)
     return results
 def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs):
-    from .theory import check_widths
-
     widths = check_widths(widths)
     if widths[-1] < 2:
         raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
