@@ -362,7 +362,7 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar) -> list[Site]
     for l in range(0, len(model), 2):
         linear = model[l]
         sites.append(Site(f"{l}", linear, pre(linear), grad, [linear.weight], weight_grad))
-        sites.append(Site(f"{l + 1}", model[l + 1], post(linear), lambda g: {}))
+        sites.append(Site(f"{l + 1}", model[l + 1], post(linear), None))
     return sites
 
 

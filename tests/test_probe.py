@@ -187,3 +187,13 @@ def test_cuda_ensemble_equals_separate_runs():
         one = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=seed, hist_bins=10)
         assert net.column("pre_var") == pytest.approx(one.column("pre_var"), rel=1e-4)
         assert net.column("act_hist") == one.column("act_hist")
+
+
+@pytest.mark.parametrize("low, high, bins", [(-1.0, 1.0, 50), (-4.0, 4.0, 50), (-0.37, 0.91, 12), (0.0, 1.0, 7)])
+def test_histogram_equals_histc_with_values_at_the_edges(low, high, bins):
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.empty(5000).uniform_(low - 0.5, high + 0.5, generator=g),
+                   torch.full((17,), low), torch.full((23,), high)])  # interior edges round as they may
+    want = torch.histc(x, bins, low, high).to(torch.int64).tolist()
+    assert histogram(x, bins, low, high).tolist() == want
+    assert histogram(torch.stack([x, x.flip(0)]), bins, low, high, members=2).tolist() == [want, want]
