@@ -316,7 +316,12 @@ def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
     act = activations.get(st.activation)
     layers = []
     for w, b in zip(weights, biases):
-        layers += [ensembles.linear(w, b), act.module(st.slope)]
+        f = act.module(st.slope)
+        if hasattr(f, "inplace"):
+            # h^l overwrites s^l, as autograd allows (a Linear saves its input, not its output): one
+            # allocation less per layer; the Linear's hooks have seen s^l before it is overwritten
+            f.inplace = True
+        layers += [ensembles.linear(w, b), f]
     return nn.Sequential(*layers)
 
 
