@@ -58,7 +58,7 @@ gpu-check: setup
 	$(BIN)/python -m initlib propagate --preset paper --depth 30 --activation relu --init xavier_normal
 
 bench: setup
-	$(BIN)/python benchmarks/bench_propagation.py
+	$(BIN)/python benchmarks/bench_engine.py --threads 1
 
 PRESET ?= cpu
 reproduce: setup

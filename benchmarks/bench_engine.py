@@ -8,10 +8,12 @@
 2. ``probe`` on a 20-layer residual CNN (BatchNorm, 9 residual blocks) and on a 6-layer
    ``nn.TransformerEncoder``, against ``model(x)`` and ``backward`` of the same model (target <= 1.25).
 3. An ensemble of 16 nets (width 64, depth 50, batch 128; then width 128, batch 256): 16 separate
-   ``propagate`` calls against one call with ``seed=list(range(16))`` (target >= 3x at the first size).
+   ``propagate`` calls against one call with ``seed=list(range(16))``, every statistic but the
+   histograms, as a sweep uses it (target >= 3x at the first size).
 
 Each pair is interleaved (a, b, a, b, ...) so drifts in machine load hit both; medians are reported.
-Not a test: timings depend on the machine (``--threads 1`` steadies them on a shared one).
+Not a test: timings depend on the machine (``--threads 1`` steadies them on a shared one: on a loaded
+2-core machine two torch threads spin against each other and small operations slow down tenfold).
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def probe_ratio(model, x, repeats, device):
 
 def ensemble_ratio(width, depth, batch, members, repeats, device):
     widths = [width] * (depth + 1)
-    kw = dict(activation="relu", init="kaiming_normal", batch=batch, device=device)
+    # a sweep measures variances, not the shape of laws: no histograms (their bincounts cost the same
+    # per value batched or not, and would only dilute the ratio)
+    kw = dict(activation="relu", init="kaiming_normal", batch=batch, device=device, hist_bins=0)
     looped = lambda: [initlib.propagate(widths, seed=s, **kw) for s in range(members)]  # noqa: E731
     batched = lambda: initlib.propagate(widths, seed=list(range(members)), **kw)  # noqa: E731
     return compare(looped, batched, repeats, device)
@@ -97,6 +101,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--only", choices=("propagate", "probe", "ensemble"), help="run one of the three")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,30 +109,35 @@ def main(argv=None):
     torch.manual_seed(0)
     print(f"device {device.type}, torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)")
 
-    widths = [512] * 101
-    t_bare, t_prop = compare(lambda: bare_pass(100, 512, 512, device),
-                             lambda: initlib.propagate(widths, "relu", "kaiming_normal", batch=512, device=device),
-                             args.repeats, device)
-    rows = [("propagate / bare autograd, depth 100 width 512 batch 512", t_bare, t_prop, t_prop / t_bare, "<= 1.10")]
+    print(f"{'comparison':66s} {'first (ms)':>10s} {'second (ms)':>11s} {'ratio':>7s}  target", flush=True)
 
+    def show(name, a, b, target):
+        print(f"{name:66s} {a * 1e3:10.1f} {b * 1e3:11.1f} {b / a if target.startswith('<') else a / b:7.3f}  {target}",
+              flush=True)
+
+    if args.only in (None, "propagate"):
+        widths = [512] * 101
+        t_bare, t_prop = compare(lambda: bare_pass(100, 512, 512, device),
+                                 lambda: initlib.propagate(widths, "relu", "kaiming_normal", batch=512, device=device),
+                                 args.repeats, device)
+        show("propagate / bare autograd, depth 100 width 512 batch 512", t_bare, t_prop, "<= 1.10")
+    if args.only in (None, "probe"):
+        probes(args.repeats, device, show)
+    if args.only in (None, "ensemble"):
+        for width, batch in ((64, 128), (128, 256)):
+            t_loop, t_batch = ensemble_ratio(width, 50, batch, 16, args.repeats, device)
+            show(f"16 nets looped / batched, width {width} depth 50 batch {batch}", t_loop, t_batch,
+                 ">= 3" if width == 64 else ">= (stated)")
+
+
+def probes(repeats, device, show):
     cnn = residual_cnn().train()
-    t_bare, t_probe = probe_ratio(cnn, torch.randn(32, 3, 32, 32, device=device), args.repeats, device)
-    rows.append(("probe / bare fwd+bwd, 20-layer residual CNN (batch 32, 32x32)", t_bare, t_probe, t_probe / t_bare,
-                 "<= 1.25"))
+    t_bare, t_probe = probe_ratio(cnn, torch.randn(32, 3, 32, 32, device=device), repeats, device)
+    show("probe / bare fwd+bwd, 20-layer residual CNN (batch 32, 32x32)", t_bare, t_probe, "<= 1.25")
     tf = transformer().train()
     tokens = torch.randint(0, 1000, (32, 64), device=device)
-    t_bare, t_probe = probe_ratio(tf, tokens, args.repeats, device)
-    rows.append(("probe / bare fwd+bwd, 6-layer transformer (batch 32, 64 tokens)", t_bare, t_probe,
-                 t_probe / t_bare, "<= 1.25"))
-
-    for width, batch in ((64, 128), (128, 256)):
-        t_loop, t_batch = ensemble_ratio(width, 50, batch, 16, args.repeats, device)
-        rows.append((f"16 nets looped / batched, width {width} depth 50 batch {batch}", t_loop, t_batch,
-                     t_loop / t_batch, ">= 3" if width == 64 else "(stated)"))
-
-    print(f"{'comparison':66s} {'first (ms)':>10s} {'second (ms)':>11s} {'ratio':>7s}  target")
-    for name, a, b, ratio, target in rows:
-        print(f"{name:66s} {a * 1e3:10.1f} {b * 1e3:11.1f} {ratio:7.3f}  {target}")
+    t_bare, t_probe = probe_ratio(tf, tokens, repeats, device)
+    show("probe / bare fwd+bwd, 6-layer transformer (batch 32, 64 tokens)", t_bare, t_probe, "<= 1.25")
 
 
 if __name__ == "__main__":

@@ -109,3 +109,16 @@ def check_fits(tensor: torch.Tensor, low: float, high: float, what: str) -> None
             f"{what} puts values in [{low:.4g}, {high:.4g}], which overflows {dtype} (largest finite value "
             f"{largest:.4g}); use smaller numbers or a wider dtype. Nothing was written."
         )
+
+
+def check_widths(widths) -> list[int]:
+    """``widths = [n_0, ..., n_L]``: at least two positive integers."""
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError(f"widths must be a list of layer sizes [n_0, n_1, ..., n_L], got {type(widths).__name__}")
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list at least the input and one layer, [n_0, n_1, ...]; got {widths}")
+    for i, n in enumerate(widths):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"widths[{i}] must be a positive integer, got {n!r}")
+    return [int(n) for n in widths]

@@ -60,7 +60,7 @@ def second_moment(x: torch.Tensor, members: int = 0) -> torch.Tensor:
         flat = x.reshape(-1)
         return torch.dot(flat, flat) / flat.numel()
     flat = _rows(x, members)
-    return torch.bmm(flat[:, None, :], flat[:, :, None]).reshape(members) / flat.shape[1]
+    return torch.linalg.vecdot(flat, flat) / flat.shape[1]
 
 
 def mean(x: torch.Tensor, members: int = 0) -> torch.Tensor:
@@ -99,15 +99,22 @@ def histogram(x: torch.Tensor, bins: int, low: float, high: float, members: int 
         if not members:
             return torch.histc(x, bins, low, high)
         return torch.stack([torch.histc(row, bins, low, high) for row in _rows(x, members)])
-    # Bin 0 collects everything below, bin bins+1 everything above; high itself goes to the last bin.
-    scaled = (x - low).mul_(bins / (high - low)).add_(1.0)
-    at_high = scaled == bins + 1.0
-    index = scaled.clamp_(0.0, bins + 1.0).to(torch.int64).masked_fill_(at_high, bins)
-    rows = _rows(index, members)
-    offsets = torch.arange(rows.shape[0], device=x.device)[:, None] * (bins + 2)
-    counts = torch.bincount((rows + offsets).reshape(-1), minlength=rows.shape[0] * (bins + 2))
-    counts = counts.reshape(rows.shape[0], bins + 2)[:, 1:-1]
-    return counts if members else counts[0]
+    # Bin 0 collects everything below, bin bins+1 everything above.
+    index = _scaled(x, bins, low, high).clamp_(0.0, bins + 1.0).to(torch.int32)
+    rows = members or 1
+    if members:
+        index = index.reshape(members, -1) + torch.arange(members, dtype=torch.int32)[:, None] * (bins + 2)
+    counts = torch.bincount(index.reshape(-1), minlength=rows * (bins + 2)).reshape(rows, bins + 2)
+    # high itself belongs to the last bin (as in histc), but rounding may have sent it above: count it
+    # back, only when it was sent above and something is there (a pass over x only for saturated layers)
+    if int(_scaled(torch.tensor([high], dtype=x.dtype), bins, low, high)) == bins + 1 and bool(counts[:, -1].any()):
+        counts[:, -2] += (_rows(x, members) == high).sum(1)
+    return counts[:, 1:-1] if members else counts[0, 1:-1]
+
+
+def _scaled(x: torch.Tensor, bins: int, low: float, high: float) -> torch.Tensor:
+    """1 + (x - low) bins / (high - low): bin k + 1 holds the values of [low + k w, low + (k+1) w)."""
+    return (x - low).mul_(bins / (high - low)).add_(1.0)
 
 
 def check_range(value, name: str) -> tuple[float, float]:
@@ -157,8 +164,16 @@ class Tally:
             for (row, k), t in zip(cells, tensors):
                 chunk = flat[start:start + t.numel()]
                 start += t.numel()
-                row[k] = chunk[0] if t.dim() == 0 else torch.tensor(chunk).reshape(t.shape).tolist()
+                row[k] = chunk[0] if t.dim() == 0 else _nest(chunk, t.shape)
         return self.rows
+
+
+def _nest(flat: list, shape) -> list:
+    """A flat list in row-major order as nested lists of the given shape."""
+    if len(shape) <= 1:
+        return flat
+    step = len(flat) // shape[0]
+    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 # --- the core -------------------------------------------------------------------------------------
@@ -169,13 +184,14 @@ Stats = Callable[[torch.Tensor], dict]
 @dataclasses.dataclass
 class Site:
     """A module to measure: ``forward(y)`` and ``backward(dC/dy)`` return dicts of (device)
-    statistics of its output and of the gradient there; ``weights`` are the parameters whose
-    gradient ``weight(dC/dW)`` summarises (its dict is merged into the module's first row)."""
+    statistics of its output and of the gradient there (``backward=None``: no gradient hook);
+    ``weights`` are the parameters whose gradient ``weight(dC/dW)`` summarises (its dict is merged
+    into the module's first row)."""
 
     name: str
     module: nn.Module
     forward: Stats
-    backward: Stats
+    backward: Stats | None
     weights: list = dataclasses.field(default_factory=list)
     weight: Stats | None = None
 
@@ -205,7 +221,7 @@ def _hooks(sites: list[Site], tally: Tally) -> list:
             if id(site) not in first_row:
                 first_row[id(site)] = row
                 row.update({"weight_grad_var": None} if site.weights else {})
-            if y.requires_grad:
+            if y.requires_grad and site.backward is not None:
                 y.register_hook(lambda g: row.update(site.backward(g)))
         return hook
 

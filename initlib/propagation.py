@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from . import activations, ensembles
-from ._checks import check_choice, check_int, check_positive
+from ._checks import check_choice, check_int, check_positive, check_widths
 from .devices import resolve_device
 from .probe import DEFAULT_RANGE, Site, check_bins, check_range, edges, histogram, json_number, measure
 from .probe import mean as _mean
@@ -257,8 +257,6 @@ class _Settings:
 
 def _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, hist_examples, act_range,
            grad_range, negative_slope, dtype) -> _Settings:
-    from .theory import check_widths
-
     widths = check_widths(widths)
     act = activations.get(activation)
     init_fn = get_scheme(init)
@@ -318,7 +316,12 @@ def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
     act = activations.get(st.activation)
     layers = []
     for w, b in zip(weights, biases):
-        layers += [ensembles.linear(w, b), act.module(st.slope)]
+        f = act.module(st.slope)
+        if hasattr(f, "inplace"):
+            # h^l overwrites s^l, as autograd allows (a Linear saves its input, not its output): one
+            # allocation less per layer; the Linear's hooks have seen s^l before it is overwritten
+            f.inplace = True
+        layers += [ensembles.linear(w, b), f]
     return nn.Sequential(*layers)
 
 
@@ -364,7 +367,7 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar) -> list[Site]
     for l in range(0, len(model), 2):
         linear = model[l]
         sites.append(Site(f"{l}", linear, pre(linear), grad, [linear.weight], weight_grad))
-        sites.append(Site(f"{l + 1}", model[l + 1], post(linear), lambda g: {}))
+        sites.append(Site(f"{l + 1}", model[l + 1], post(linear), None))
     return sites
 
 

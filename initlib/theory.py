@@ -47,7 +47,7 @@ import math
 import numbers
 
 from . import activations
-from ._checks import check_choice, check_positive, check_real
+from ._checks import check_choice, check_positive, check_real, check_widths  # noqa: F401 (theory.check_widths)
 from .schemes import variance as init_variance
 
 METHODS = ("paper", "mean_field")
@@ -148,19 +148,6 @@ def _check_sequence(values, name: str, length: int) -> list[float]:
     if any(v < 0 for v in out):
         raise ValueError(f"{name} must be >= 0 (they are variances), got {out}")
     return out
-
-
-def check_widths(widths) -> list[int]:
-    """``widths = [n_0, ..., n_L]``: at least two positive integers."""
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
-        raise TypeError(f"widths must be a list of layer sizes [n_0, n_1, ..., n_L], got {type(widths).__name__}")
-    widths = list(widths)
-    if len(widths) < 2:
-        raise ValueError(f"widths must list at least the input and one layer, [n_0, n_1, ...]; got {widths}")
-    for i, n in enumerate(widths):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"widths[{i}] must be a positive integer, got {n!r}")
-    return [int(n) for n in widths]
 
 
 def predict(

@@ -44,12 +44,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import activations
-from ._checks import check_choice, check_int, check_positive
+from . import activations, ensembles
+from ._checks import check_choice, check_int, check_positive, check_widths
 from .devices import resolve_device
 from .modules import init_module
 from .presets import default_data, glorot_widths  # noqa: F401 -- the notebook layer's defaults, kept here by name
-from .probe import Site, measure, var_mean
+from .probe import Site, measure, second_moment, var_mean
 from .schemes import get_scheme
 
 ACTIVATIONS = activations.NAMES
@@ -69,8 +69,6 @@ PER_RECORD = ("train_loss", "train_error", "test_error")
 def mlp(widths, activation: str = "tanh") -> nn.Sequential:
     """``Linear(n_0, n_1), f, Linear(n_1, n_2), f, ..., Linear(n_(L-1), n_L)``: no activation on the
     logits (the softmax is in the loss). Weights keep nn.Linear's default until an init is applied."""
-    from .theory import check_widths
-
     widths = check_widths(widths)
     act = activations.get(activation)
     layers: list[nn.Module] = []
@@ -214,47 +212,151 @@ def _check_data(data, widths):
 
 # --- statistics ----------------------------------------------------------------------------------
 
-def _linear_layers(model: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in model if isinstance(m, nn.Linear)]
+def _linear_layers(model: nn.Sequential) -> list[nn.Module]:
+    return [m for m in model if isinstance(m, (nn.Linear, ensembles.EnsembleLinear))]
 
 
-def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor):
+def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, members: int = 0):
     """Per-layer ``(pre_var, grad_var, weight_grad_var, weight_var, bias_var)`` as five device
     tensors, on the batch ``(x, y)`` (see the module docstring), measured with the core of
-    :mod:`initlib.probe`. The model's ``.grad`` fields are left untouched."""
+    :mod:`initlib.probe` (per member, along a last axis, for an ensemble: ``x`` of shape
+    ``(E, n, n_0)``, ``y`` of ``(E, n)``). The model's ``.grad`` fields are left untouched."""
     linears = _linear_layers(model)
+    n = x.shape[-2]
 
     def pre(s):
-        return {"pre_var": var_mean(s)[0]}
+        return {"pre_var": var_mean(s, members)[0]}
 
     def grad(g):  # of the summed NLL: each example's own
-        return {"grad_var": var_mean(g)[0]}
+        return {"grad_var": var_mean(g, members)[0]}
 
-    def weight_grad(g):  # the summed loss's gradient over len(x) is the mean loss's
-        return {"weight_grad_var": var_mean(g)[0] / len(x) ** 2}
+    def weight_grad(g):  # the summed loss's gradient over n is the mean loss's
+        return {"weight_grad_var": var_mean(g, members)[0] / n**2}
 
     sites = [Site(str(l), m, pre, grad, [m.weight], weight_grad) for l, m in enumerate(linears)]
-    rows, _ = measure(model, (x,), sites, loss=lambda out: F.cross_entropy(out, y, reduction="sum"), transfer=False)
+    loss = (lambda out: _nll(out, y, "sum"))
+    rows, _ = measure(model, (x,), sites, loss=loss, transfer=False)
     with torch.no_grad():
-        weight_var = torch.stack([m.weight.square().mean() for m in linears])
-        bias_var = torch.stack([m.bias.square().mean() for m in linears])
+        weight_var = torch.stack([second_moment(m.weight, members) for m in linears])
+        bias_var = torch.stack([second_moment(m.bias, members) for m in linears])
     stacked = [torch.stack([row[k] for row in rows]) for k in ("pre_var", "grad_var", "weight_grad_var")]
     return (*stacked, weight_var, bias_var)
 
 
-def _evaluate(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean NLL, error fraction) over ``x``, in chunks, as device tensors."""
-    loss = x.new_zeros(())
-    wrong = x.new_zeros(())
+def _nll(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The NLL of one net, or the sum over an ensemble's members of each member's own NLL."""
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, y, reduction=reduction)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction=reduction)
+
+
+def _evaluate(model, x, y, members: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean NLL, error fraction) over ``x``, in chunks, as device tensors (shape ``(E,)`` for an
+    ensemble, whose members all see the same ``x``)."""
+    loss = x.new_zeros((members,) if members else ())
+    wrong = x.new_zeros((members,) if members else ())
     for start in range(0, len(x), EVAL_CHUNK):
-        logits = model(x[start:start + EVAL_CHUNK])
-        target = y[start:start + EVAL_CHUNK]
-        loss = loss + F.cross_entropy(logits, target, reduction="sum")
-        wrong = wrong + (logits.argmax(1) != target).sum()
+        chunk, target = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+        if members:
+            target = target.expand(members, len(target))
+            logits = model(chunk.expand(members, *chunk.shape))
+            loss = loss + F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(
+                target.shape).sum(1)
+        else:
+            logits = model(chunk)
+            loss = loss + F.cross_entropy(logits, target, reduction="sum")
+        wrong = wrong + (logits.argmax(-1) != target).sum(-1)
     return loss / len(x), wrong / len(x)
 
 
 # --- the trainer ---------------------------------------------------------------------------------
+
+def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=MOMENTUM)
+    return torch.optim.Adam(params, lr=lr)
+
+
+def _draw(widths, activation, init_fn, runs) -> tuple[nn.Sequential, list[torch.Generator]]:
+    """Each run's net, drawn on the CPU from its own seed (as a single run draws it), then the one
+    net of a single run or the E nets stacked into :class:`initlib.ensembles.EnsembleLinear` layers."""
+    nets, gens = [], []
+    for seed, kwargs in runs:
+        gens.append(torch.Generator().manual_seed(seed))
+        nets.append(init_module(mlp(widths, activation), init_fn, generator=gens[-1], **kwargs))
+    if len(runs) == 1:
+        return nets[0], gens
+    act = activations.get(activation)
+    layers = []
+    for l in range(len(widths) - 1):
+        linears = [net[2 * l] for net in nets]
+        layers.append(ensembles.EnsembleLinear(torch.stack([m.weight.detach() for m in linears]),
+                                               torch.stack([m.bias.detach() for m in linears])))
+        if l < len(widths) - 2:
+            layers.append(act.module(activations.DEFAULT_NEGATIVE_SLOPE))
+    return nn.Sequential(*layers), gens
+
+
+class _Orders:
+    """Each member's own shuffled order of the training examples, drawn from its generator after its
+    weights (as a single run draws it), and the next minibatch of indices for every member at once."""
+
+    def __init__(self, n: int, batch: int, gens: list, device):
+        self.n, self.batch, self.gens, self.device = n, batch, gens, device
+        self._shuffle()
+
+    def _shuffle(self) -> None:
+        self.order = torch.stack([torch.randperm(self.n, generator=g) for g in self.gens]).to(self.device)
+        self.cursor = 0
+
+    def next(self, ensemble: bool) -> torch.Tensor:
+        if self.cursor + self.batch > self.n:
+            self._shuffle()
+        idx = self.order[:, self.cursor:self.cursor + self.batch]
+        self.cursor += self.batch
+        return idx if ensemble else idx[0]
+
+
+def _results(meta: dict, runs: list, pending: list, stops: list, diverged: list) -> list[TrainResult]:
+    """Split the records (one device-to-host transfer for all of them) into one result per run."""
+    host = [(step, curves.cpu(), layers.cpu()) for step, curves, layers in pending]
+    results = []
+    for e, (seed, kwargs) in enumerate(runs):
+        r = TrainResult(**meta, seed=seed, init_kwargs=dict(kwargs))
+        for k, (step, curves, layers) in enumerate(host[:stops[e] + 1]):
+            pick = (lambda t: t) if len(runs) == 1 else (lambda t: t[..., e])
+            curves, layers = pick(curves).tolist(), pick(layers).tolist()
+            r.steps.append(step)
+            r.train_loss.append(curves[0]), r.train_error.append(curves[1]), r.test_error.append(curves[2])
+            for name, values in zip(("pre_var", "grad_var", "weight_grad_var", "weight_var", "bias_var"), layers):
+                getattr(r, name).append(values)
+        r.diverged = diverged[e]
+        results.append(r)
+    return results
+def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs):
+    widths = check_widths(widths)
+    if widths[-1] < 2:
+        raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
+    check_choice(activation, "activation", ACTIVATIONS)
+    init_fn = get_scheme(init)
+    if "generator" in init_kwargs:
+        raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
+    steps = check_int(steps, "steps", 0)
+    checked = dict(widths=widths, init_fn=init_fn, steps=steps, lr=check_positive(lr, "lr"),
+                   batch=check_int(batch, "batch", 1), optimizer=check_choice(optimizer, "optimizer", OPTIMIZERS),
+                   record_every=check_int(max(1, steps // DEFAULT_RECORDS) if record_every is None else record_every,
+                                          "record_every", 1), device=resolve_device(device))
+    if data is None:
+        raise TypeError("data is required: (x_train, y_train, x_test, y_test), e.g. "
+                        "initlib.presets.default_data() for Shapeset-3x2 at the preset's sizes")
+    checked["data"] = _check_data(data, widths)
+    if checked["batch"] > len(checked["data"][0]):
+        raise ValueError(f"batch must be at most the number of training examples ({len(checked['data'][0])}), "
+                         f"got {checked['batch']}")
+    return checked
+
 
 def train(
     widths,
@@ -265,12 +367,12 @@ def train(
     lr: float = DEFAULT_LR,
     batch: int = 10,
     optimizer: str = "sgd",
-    seed: int = 0,
+    seed=0,
     device=None,
     record_every: int | None = None,
     progress: bool = False,
     **init_kwargs,
-) -> TrainResult:
+):
     """Train an MLP with softmax + NLL from the initialization ``init``, recording as it goes.
 
     Parameters
@@ -287,112 +389,80 @@ def train(
     lr : learning rate.  batch : examples per update (Glorot & Bengio: 10).
     optimizer : ``"sgd"`` (plain), ``"momentum"`` (SGD with momentum 0.9) or ``"adam"``.
     seed : draws the weights (a CPU generator, so every device starts from the same net) and
-        the order of the examples. Same seed, same arguments, same CPU: same result.
+        the order of the examples. Same seed, same arguments, same CPU: same result. A list of E
+        seeds (or an init keyword given as a list, one value per member) trains E nets at once,
+        stacked (:mod:`initlib.ensembles`), and returns E results equal to the separate runs to
+        float32 rounding (chaotic training can amplify that rounding over many steps).
     device : ``None``/``"auto"`` (:func:`initlib.device`), ``"cpu"``, ``"cuda"``...; the data
         are moved there once.
     record_every : updates between records (default: ``steps / 20``); the last step is always recorded.
     progress : show a tqdm bar.
 
-    Returns a :class:`TrainResult`.
+    Returns a :class:`TrainResult` (a list of them for an ensemble).
     """
-    from .theory import check_widths
-
-    widths = check_widths(widths)
-    if len(widths) < 2 or widths[-1] < 2:
-        raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
-    check_choice(activation, "activation", ACTIVATIONS)
-    init_fn = get_scheme(init)
-    init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
-    if "generator" in init_kwargs:
-        raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
-    steps = check_int(steps, "steps", 0)
-    lr = check_positive(lr, "lr")
-    batch = check_int(batch, "batch", 1)
-    check_choice(optimizer, "optimizer", OPTIMIZERS)
-    seed = check_int(seed, "seed", 0)
-    if record_every is None:
-        record_every = max(1, steps // DEFAULT_RECORDS)
-    record_every = check_int(record_every, "record_every", 1)
-    dev = resolve_device(device)
-    if data is None:
-        raise TypeError("data is required: (x_train, y_train, x_test, y_test), e.g. "
-                        "initlib.presets.default_data() for Shapeset-3x2 at the preset's sizes")
-    x_train, y_train, x_test, y_test = _check_data(data, widths)
-    if batch > len(x_train):
-        raise ValueError(f"batch must be at most the number of training examples ({len(x_train)}), got {batch}")
-
-    # Weights are drawn on the CPU from seed, then moved: CPU and GPU runs start from one net.
-    gen = torch.Generator().manual_seed(seed)
-    model = mlp(widths, activation)
-    init_module(model, init_fn, generator=gen, **init_kwargs)
+    c = _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs)
+    runs = ensembles.members(seed, **init_kwargs)
+    members = len(runs) if runs is not None else 0
+    runs = runs or [(check_int(seed, "seed", 0), init_kwargs)]
+    dev, n_steps = c["device"], c["steps"]
+    model, gens = _draw(c["widths"], activation, c["init_fn"], runs)
     model.to(dev)
+    x_train, y_train, x_test, y_test = (t.to(dev, torch.float32) if t.is_floating_point() else t.to(dev)
+                                        for t in c["data"])
+    stats = (x_test[:STATS_EXAMPLES], y_test[:STATS_EXAMPLES])
+    if members:
+        stats = (stats[0].expand(members, *stats[0].shape), stats[1].expand(members, len(stats[1])))
+    opt = _optimizer(c["optimizer"], list(model.parameters()), c["lr"])
+    pending, stops, diverged = [], [None] * len(runs), [False] * len(runs)
 
-    x_train, y_train = x_train.to(dev, torch.float32), y_train.to(dev)
-    x_test, y_test = x_test.to(dev, torch.float32), y_test.to(dev)
-    x_stats, y_stats = x_test[:STATS_EXAMPLES], y_test[:STATS_EXAMPLES]
-    x_eval, y_eval = x_train[:TRAIN_EVAL_EXAMPLES], y_train[:TRAIN_EVAL_EXAMPLES]
-
-    params = list(model.parameters())
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr)
-    elif optimizer == "momentum":
-        opt = torch.optim.SGD(params, lr=lr, momentum=MOMENTUM)
-    else:
-        opt = torch.optim.Adam(params, lr=lr)
-
-    result = TrainResult(
-        device=str(dev), widths=widths, activation=activation, init=init_name, init_kwargs=dict(init_kwargs),
-        optimizer=optimizer, lr=lr, batch=batch, seed=seed, n_train=len(x_train), n_test=len(x_test),
-    )
-    # Records stay on the device and reach the host in one transfer at the end.
-    pending = []
-
-    def record(step: int) -> None:
+    def record(step: int) -> None:  # records stay on the device until the one transfer at the end
         model.eval()
-        per_layer = layer_gradients(model, x_stats, y_stats)
+        per_layer = layer_gradients(model, *stats, members)
         with torch.no_grad():
-            train_loss, train_error = _evaluate(model, x_eval, y_eval)
-            _, test_error = _evaluate(model, x_test, y_test)
+            train_loss, train_error = _evaluate(model, x_train[:TRAIN_EVAL_EXAMPLES], y_train[:TRAIN_EVAL_EXAMPLES],
+                                                members)
+            test_error = _evaluate(model, x_test, y_test, members)[1]
         model.train()
         pending.append((step, torch.stack([train_loss, train_error, test_error]).detach(),
                         torch.stack(per_layer).detach()))
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=f"train {init_name}", unit="step", leave=False)
-
+    init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
+    bar = _bar(progress, n_steps, init_name)
     record(0)
-    order = torch.randperm(len(x_train), generator=gen).to(dev)
-    cursor = 0
-    step = 0
-    while step < steps:
-        if cursor + batch > len(order):
-            order = torch.randperm(len(x_train), generator=gen).to(dev)
-            cursor = 0
-        idx = order[cursor:cursor + batch]
-        cursor += batch
-        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+    orders = _Orders(len(x_train), c["batch"], gens, dev)
+    for step in range(1, n_steps + 1):
+        idx = orders.next(bool(members))
+        member_losses = _nll(model(x_train[idx]), y_train[idx]) if not members else _member_nll(
+            model(x_train[idx]), y_train[idx])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        member_losses.sum().backward()
         opt.step()
-        step += 1
         if bar is not None:
             bar.update(1)
-        if step % record_every == 0 or step == steps:
+        if step % c["record_every"] == 0 or step == n_steps:
             record(step)
-            if not math.isfinite(float(loss.detach())):  # one host sync per record, not per step
-                result.diverged = True
+            finite = torch.isfinite(member_losses.detach().reshape(-1)).tolist()  # one host sync per record
+            for e, ok in enumerate(finite):
+                if not ok and stops[e] is None:
+                    stops[e], diverged[e] = len(pending) - 1, True
+            if all(s is not None for s in stops):
                 break
     if bar is not None:
         bar.close()
+    stops = [len(pending) - 1 if s is None else s for s in stops]
+    meta = dict(device=str(dev), widths=c["widths"], activation=activation, init=init_name,
+                optimizer=c["optimizer"], lr=c["lr"], batch=c["batch"], n_train=len(x_train), n_test=len(x_test))
+    results = _results(meta, runs, pending, stops, diverged)
+    return results if members else results[0]
 
-    for step_k, curves, layers in pending:
-        curves, layers = curves.cpu().tolist(), layers.cpu().tolist()
-        result.steps.append(step_k)
-        result.train_loss.append(curves[0])
-        result.train_error.append(curves[1])
-        result.test_error.append(curves[2])
-        for name, values in zip(("pre_var", "grad_var", "weight_grad_var", "weight_var", "bias_var"), layers):
-            getattr(result, name).append(values)
-    return result
+
+def _member_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each member's own mean NLL, shape ``(E,)``: their sum has each member's gradient."""
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
+
+
+def _bar(progress: bool, total: int, name: str):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=f"train {name}", unit="step", leave=False)

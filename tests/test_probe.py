@@ -164,3 +164,36 @@ def test_saturated_tanh_keeps_its_plus_ones():
     r = initlib.propagate([64] * 4, "tanh", "normal", std=30.0, batch=64, device="cpu", hist_bins=10)
     last = r.layers[-1].act_hist
     assert last[-1] > 0.3 * sum(last) and last[0] > 0.3 * sum(last)  # as many +1 as -1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", KINDS)
+def test_cuda_probe_matches_cpu(kind):
+    model, x = demos.build(kind)
+    model.eval()  # no dropout: the CPU and CUDA generators draw different masks
+    cpu = probe(model, x, hist_bins=8)
+    gpu = probe(model.cuda(), x.cuda(), hist_bins=8, grad_output=None)
+    for a, b in zip(cpu.rows, gpu.rows):
+        assert a["name"] == b["name"]
+        assert b["out_var"] == pytest.approx(a["out_var"], rel=1e-3, abs=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_ensemble_equals_separate_runs():
+    nets = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=[0, 1], hist_bins=10)
+    for seed, net in zip([0, 1], nets):
+        one = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=seed, hist_bins=10)
+        assert net.column("pre_var") == pytest.approx(one.column("pre_var"), rel=1e-4)
+        assert net.column("act_hist") == one.column("act_hist")
+
+
+@pytest.mark.parametrize("low, high, bins", [(-1.0, 1.0, 50), (-4.0, 4.0, 50), (-0.37, 0.91, 12), (0.0, 1.0, 7)])
+def test_histogram_equals_histc_with_values_at_the_edges(low, high, bins):
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.empty(5000).uniform_(low - 0.5, high + 0.5, generator=g),
+                   torch.full((17,), low), torch.full((23,), high)])  # interior edges round as they may
+    want = torch.histc(x, bins, low, high).to(torch.int64).tolist()
+    assert histogram(x, bins, low, high).tolist() == want
+    assert histogram(torch.stack([x, x.flip(0)]), bins, low, high, members=2).tolist() == [want, want]

@@ -4,6 +4,7 @@ import io
 import json
 import math
 
+import numpy
 import pytest
 import torch
 import torch.nn.functional as F
@@ -237,3 +238,27 @@ def test_plots(easy):
     with pytest.raises(ValueError, match="against must be one of"):
         plotting.plot_layer_stats(a, against="time")
     plt.close("all")
+
+
+CURVES = ("train_loss", "train_error", "test_error", "grad_var", "weight_grad_var", "pre_var", "weight_var",
+          "bias_var")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(seed=[0, 1, 2]),
+    dict(seed=[4, 5], optimizer="adam", activation="relu", init="kaiming_normal"),
+    dict(seed=1, init="normal", std=[0.05, 0.3], optimizer="momentum"),   # a sweep over the init scale
+    dict(seed=[0, 1], init="normal", std=[0.1, 5.0], lr=20.0, activation="relu", record_every=2, steps=20),
+])
+def test_ensemble_trains_like_separate_runs(easy, kwargs):
+    runs = run(easy, **kwargs)
+    lists = {k: v for k, v in kwargs.items() if isinstance(v, list) and k != "seed"}
+    scalars = {k: v for k, v in kwargs.items() if k != "seed" and not isinstance(v, list)}
+    for r, (seed, per_member) in zip(runs, initlib.ensembles.members(kwargs["seed"], **lists)):
+        one = run(easy, seed=seed, **scalars, **per_member)
+        assert (r.steps, r.diverged, r.seed, r.init_kwargs) == (one.steps, one.diverged, one.seed, one.init_kwargs)
+        for name in CURVES:
+            got, want = numpy.array(getattr(r, name), float), numpy.array(getattr(one, name), float)
+            assert numpy.allclose(got, want, rtol=1e-3, atol=1e-6, equal_nan=True), name
+    if kwargs.get("lr") == 20.0:
+        assert runs[1].diverged and not runs[0].diverged and len(runs[1].steps) < len(runs[0].steps)
