@@ -38,6 +38,7 @@ __all__ = [
     "leaky_relu_second_moment", "leaky_relu_slope_second_moment", "leaky_relu_gain",
     "he_forward_condition", "he_backward_condition",
     "backward_variance_factors", "backward_variance_product", "backward_variance_ratio", "telescoping_induction",
+    "torch_default_steps",
 ]
 
 #: The unknown every condition is solved for: the variance of one weight.
@@ -624,4 +625,36 @@ def telescoping_induction(name: str = "n") -> dict[str, sp.Expr]:
         "factor": factor,
         "step_product": sp.Mul(hypothesis, factor, evaluate=False),
         "step_claim": n[L + 1] / n[1],
+    }
+
+
+# --- PyTorch's default: kaiming_uniform_(w, a=sqrt(5)) -----------------------------------------
+
+
+def torch_default_steps(n) -> dict[str, sp.Expr]:
+    """Why ``nn.Linear`` and ``nn.ConvNd`` call ``kaiming_uniform_(w, a=sqrt(5))``, and what it draws.
+
+    ``kaiming_uniform_`` draws U[-b, b] with b the bound of a uniform law of variance g(a)^2 / n
+    (:func:`uniform_bound`), g(a) = sqrt(2 / (1 + a^2)) the leaky-ReLU gain of He (15). The older
+    law of Lua Torch's and early PyTorch's Linear was U[-1/sqrt(n), 1/sqrt(n)]. Setting b = 1/sqrt(n)
+    and solving for the slope a > 0 gives a = sqrt(5), g^2 = 1/3; integrating gives
+    Var[W] = 1/(3n), the "standard" initialization of Glorot (1), and a layer of fan-in n then
+    multiplies the forward variance by n Var[W] = 1/3 (Glorot (15)).
+
+    Keys: ``slope`` (a), ``gain`` (g(a)), ``bound`` (b), ``variance`` (Var[W]), ``factor`` (n Var[W]).
+
+    >>> steps = torch_default_steps(sp.Symbol("n", positive=True))
+    >>> steps["slope"], steps["gain"], steps["bound"], steps["variance"], steps["factor"]
+    (sqrt(5), sqrt(3)/3, 1/sqrt(n), 1/(3*n), 1/3)
+    """
+    n = _width(n, "n")
+    a = sp.Dummy("a", positive=True)  # not uniform_bound's own symbol a
+    gain = leaky_relu_gain(a)
+    kaiming_bound = uniform_bound(gain**2 / n)
+    (slope,) = sp.solve(sp.Eq(kaiming_bound, 1 / sp.sqrt(n)), a)
+    bound = sp.simplify(kaiming_bound.subs(a, slope))
+    variance = sp.simplify(uniform_variance(bound))
+    return {
+        "slope": slope, "gain": sp.simplify(gain.subs(a, slope)), "bound": bound,
+        "variance": variance, "factor": _glorot_factor(n, variance),
     }

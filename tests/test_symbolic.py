@@ -195,6 +195,25 @@ def test_leaky_relu_gain_matches_calculate_gain():
         assert gain(slope) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", slope), rel=1e-15)
 
 
+def test_torch_default_steps_is_glorot_eq1_and_torch_draws_it():
+    n = sp.Symbol("n", positive=True)
+    steps = S.torch_default_steps(n)
+    assert steps["slope"] == sp.sqrt(5) and steps["gain"] == 1 / sp.sqrt(3)
+    assert is_zero(steps["bound"] - 1 / sp.sqrt(n))
+    assert steps["variance"] == 1 / (3 * n) and steps["factor"] == sp.Rational(1, 3)
+    # the slope it derives is the one torch's Linear passes; torch's draw has the derived bound and variance
+    assert float(steps["slope"]) == math.sqrt(5)
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(300, 200)
+    w = layer.weight.detach().double()
+    bound = float(S.torch_default_steps(300)["bound"])
+    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.99 * bound
+    se = float(w.pow(2).std()) / math.sqrt(w.numel())
+    assert abs(float(w.pow(2).mean()) - float(S.torch_default_steps(300)["variance"])) < 6 * se
+    with pytest.raises(TypeError, match="n must be"):
+        S.torch_default_steps(2.5)
+
+
 def test_backward_variance_ratio_telescopes():
     for depth in (1, 2, 5, 12):
         n = sp.symbols(f"n1:{depth + 2}", positive=True)
