@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_int, check_positive
-from .probe import probe
+from .probe import Site, Tally, _hooks, second_moment
 from .schemes import get_scheme
 
 PARAMETRIZATIONS = ("sp", "mup")
@@ -230,25 +230,46 @@ def _seeded(build: Callable, width: int, base, parametrization: str, optimizer: 
         return model, parametrize_(model, base, parametrization, optimizer)
 
 
+def _mean_squares(model: nn.Module, names: list, run: Callable) -> tuple[dict, object]:
+    """``run()`` with the measurement core's hooks on the modules ``names``: (E[y^2] of each
+    module's first output, what ``run`` returned). The training forward itself is measured."""
+    named = dict(model.named_modules())
+    unknown = [n for n in names if n not in named]
+    if unknown:
+        raise ValueError(f"at names modules the model does not have: {unknown}; it has {list(named)[:20]}")
+    sites = [Site(n, named[n], lambda y: {"ms": second_moment(y)}, lambda g: {}) for n in names]
+    tally = Tally()
+    handles = _hooks(sites, tally)
+    try:
+        value = run()
+    finally:
+        for h in handles:
+            h.remove()
+    rows = {}
+    for row in tally.finish():
+        rows.setdefault(row["name"], row["ms"])
+    return rows, value
+
+
 def coord_check(build: Callable[[int], nn.Module], widths, inputs: torch.Tensor, targets: torch.Tensor, *,
                 base_width: int, parametrization: str, optimizer: str = "adam", lr: float,
                 steps: int = 4, at=None, seed: int = 0) -> CoordCheck:
     """Yang et al.'s coordinate check: train ``build(width)`` for ``steps`` steps on one batch at
     each width and record the rms of every module in ``at`` (default: the Linear layers), measured
-    by :func:`initlib.probe` on the batch before each update. Under μP the rows stay flat in the
-    width; under SP they grow."""
+    by the measurement core of :func:`initlib.probe` in each training forward, before its update.
+    Under μP the rows stay flat in the width; under SP they grow."""
     steps = check_int(steps, "steps", 1)
     base = build(check_int(base_width, "base_width", 1))
-    names = at or [n for n, m in base.named_modules() if isinstance(m, nn.Linear)]
+    names = list(at or [n for n, m in base.named_modules() if isinstance(m, nn.Linear)])
     loss, rms = _cross_entropy(targets), np.zeros((len(widths), steps, len(names)))
     for i, width in enumerate(widths):
         model, p = _seeded(build, width, base, parametrization, optimizer, seed)
         opt = p.optimizer(lr)
         for t in range(steps):
-            rows = probe(model, inputs, loss=loss, at=names).rows
-            rms[i, t] = [math.sqrt(r["out_var"] + r["out_mean"] ** 2) for r in rows]
+            ms, value = _mean_squares(model, names, lambda: loss(model(inputs)))
+            rms[i, t] = [math.sqrt(ms[n]) for n in names]
             opt.zero_grad()
-            loss(model(inputs)).backward()
+            value.backward()
             opt.step()
     return CoordCheck(list(widths), names, rms)
 
