@@ -59,6 +59,7 @@ gpu-check: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_engine.py --threads 1
+	$(BIN)/python benchmarks/bench_width.py
 
 PRESET ?= cpu
 reproduce: setup

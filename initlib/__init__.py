@@ -50,6 +50,7 @@ from .modules import Fans, LeftAloneWarning, init_module, module_fans
 from .audit import Audit, audit
 from .residual import residual_init_
 from . import demos, results
+from . import width
 
 __version__ = "0.1.0"
 
