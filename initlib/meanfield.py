@@ -26,7 +26,7 @@ full-line Gauss-Hermite rule converges only like 1/n there (1e-2 at 96 nodes). `
 uses polar coordinates, where both kinks are fixed angles: 4 x 16 Gauss-Legendre nodes in the
 angle and the 48-node half-line rule for ``r exp(-r^2 / 2)`` along each ray. Against adaptive
 quadrature (``scipy.integrate``; tests/test_meanfield.py) for q up to 30: one-dimensional moments
-within 1e-9, the pair moments within 1e-7, ReLU's c-map equal to the arc-cosine kernel
+within 1e-7 (1e-9 for q <= 10), the pair moments within 1e-7, ReLU's c-map equal to the arc-cosine kernel
 (Cho & Saul 2009) within 1e-12. Fixed points and critical points are then solved to 1e-10.
 
 >>> round(fixed_point("tanh", 1.5, 0.05), 3), round(chi_1("tanh", 1.5, 0.05), 4)
@@ -136,7 +136,8 @@ def _pair_mean(g1, g2, q: float, c: float) -> float:
     origin, that is four fixed angles: Gauss-Legendre on each arc between them, and along each
     ray, where the integrand is smooth, the half-line Gauss rule for the weight r exp(-r^2 / 2)."""
     sd = _sd(q)
-    c = min(max(c, -1.0), 1.0)
+    if abs(c) >= 1:  # u_2 = +-u_1: a one-dimensional moment
+        return _mean(lambda z: g1(sd * z) * g2(math.copysign(sd, c) * z))
     s = math.sqrt(1 - c * c)
     kink = math.atan2(-c, s)  # direction of c z_1 + s z_2 = 0
     cuts = np.sort(np.mod([math.pi / 2, 3 * math.pi / 2, kink, kink + math.pi], 2 * math.pi))
@@ -174,7 +175,9 @@ def _fixed_point(f, sigma_w2: float, sigma_b2: float, q0: float) -> float:
     # _ZERO_TOL of the identity, as ReLU's at sigma_w2 = 2 with a bias) never returns.
     step, sign = (2.0, 1.0) if g0 > 0 else (0.5, -1.0)
     near, far = q0, q0 * step
-    while sign * gap(far) >= -_ZERO_TOL * far:
+    while (g := sign * gap(far)) >= -_ZERO_TOL * far:
+        if g <= _ZERO_TOL * far and gap(far * step) * sign < -_ZERO_TOL * far:
+            return far  # a root on the grid
         near, far = far, far * step
         if far > HUGE:
             return math.inf
@@ -225,8 +228,10 @@ def chi_1(activation: str, sigma_w2: float, sigma_b2: float, negative_slope=None
 def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope=None) -> float:
     """The weight variance on the edge of chaos at this bias variance: ``chi_1(sigma_w2) = 1``.
 
-    Found by bracketing and Brent's method (absolute 1e-10 in ``sigma_w2``); ``chi_1`` grows with
-    ``sigma_w2`` for every activation here. tanh at
+    Found by doubling ``sigma_w2`` until ``chi_1 >= 1``, then Brent's method (absolute 1e-12):
+    the first crossing on that grid. ``chi_1`` grows with ``sigma_w2`` while q* is finite for
+    tanh, softsign and sigmoid; SELU's rises above 1 and falls back to 1 where q* diverges
+    (``sigma_w2 = 2 / lambda^2 = 1.81``). tanh at
     ``sigma_b2 = 0.05``: 1.761 (q* = 0.570); 0.3: 2.505; ``sigma_b2 -> 0``: 1 (Schoenholz et al.
     2017, fig. 1). Positively homogeneous activations (linear, ReLU, leaky ReLU) have a critical
     point only at ``sigma_b2 = 0`` (``1 / E[f'(z)^2]``: 1, 2, ``2 / (1 + a^2)``): with a bias, q*
@@ -256,7 +261,7 @@ def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope=None) -> 
     if gap is None:
         raise ValueError(f"activation {activation!r} has no critical point at sigma_b2={sigma_b2}: "
                          f"q* diverges at sigma_w2 = {high:g} before chi_1 reaches 1")
-    return optimize.brentq(excess, low, high, xtol=1e-10, rtol=1e-13)
+    return optimize.brentq(excess, low, high, xtol=1e-12, rtol=1e-13)
 
 
 def _c_map(f, sigma_w2: float, sigma_b2: float, q: float, c):
@@ -319,8 +324,9 @@ def correlation_fixed_point(activation: str, sigma_w2: float, sigma_b2: float, n
 
 
 def _scale(slope: float) -> float:
-    """-1 / log(slope): the depth over which a deviation shrinks by e; inf where it does not shrink."""
-    if slope >= 1 - 1e-12:
+    """-1 / log(slope): the depth over which a deviation shrinks by e; inf where it does not shrink
+    (a slope within 1e-9 of 1, a depth scale beyond 10^9 layers, counts as critical)."""
+    if slope >= 1 - 1e-9:
         return math.inf
     return 0.0 if slope <= 0 else -1 / math.log(slope)
 
@@ -334,7 +340,7 @@ def depth_scales(activation: str, sigma_w2: float, sigma_b2: float, negative_slo
 
     The first slope is the q-map's derivative at q*, computed without f'' as
     ``sigma_w2 E[z f(u) f'(u)] / sqrt(q*)`` (Stein's lemma); the second is ``chi_1`` in the
-    ordered phase (c* = 1). ``xi_c = inf`` on the critical line, where the approach is a power
+    ordered phase (c* = 1). ``xi_c = inf`` on the critical line (a slope within 1e-9 of 1), where the approach is a power
     law, and wherever the slope is not below 1 (ReLU at ``sigma_b2 = 0``; q* = inf).
 
     >>> xi_q, xi_c = depth_scales("tanh", 1.5, 0.05)
