@@ -387,4 +387,7 @@ def layer_curves(activation: str, sigma_w2: float, sigma_b2: float, depth: int, 
             break
         q[l] = _q_map(f, sigma_w2, sigma_b2, q[l - 1])
         c[l] = _c_map(f, sigma_w2, sigma_b2, q[l - 1], c[l - 1])
+        if abs(q[l] - q[l - 1]) <= 1e-14 * q[l] and abs(c[l] - c[l - 1]) <= 1e-14:
+            q[l:], c[l:] = q[l], c[l]  # both maps have arrived: every later layer repeats this one
+            break
     return q, c
