@@ -19,7 +19,7 @@ PAGE = "chapters/phase_diagram.html"
 
 # The figure's state as the page holds it: title, the q and c curves, the menu and sliders.
 STATE = r"""
-const gd = document.getElementById("phase-diagram");
+const gd = document.getElementById("mean-field-explorer");
 if (!gd || !gd._fullLayout || !window.Plotly) { return null; }
 return JSON.stringify({
   version: Plotly.version,
@@ -30,6 +30,10 @@ return JSON.stringify({
   sliders: gd.layout.sliders.map(s => s.active), menu: gd.layout.updatemenus[0].active,
   paths: gd.querySelectorAll(".scatterlayer path.js-line").length,
   heatmap: gd.querySelectorAll(".heatmaplayer image").length,
+  // One element with the figure's id, drawn in the page's flow after the chapter title
+  // (a MyST label of the same name would capture the plot).
+  unique: document.querySelectorAll("[id='" + gd.id + "']").length === 1,
+  afterTitle: !!(document.querySelector("h1").compareDocumentPosition(gd) & Node.DOCUMENT_POSITION_FOLLOWING),
 });
 """
 
@@ -41,7 +45,7 @@ def _state(driver, timeout=20.0):
         if raw:
             return json.loads(raw)
         time.sleep(0.2)
-    pytest.fail(f"{PAGE}: the plotly figure never rendered (no Plotly, or no #phase-diagram)")
+    pytest.fail(f"{PAGE}: the plotly figure never rendered (no Plotly, or no #mean-field-explorer)")
 
 
 def _wait_for_change(driver, before, timeout=10.0):
@@ -79,6 +83,7 @@ def test_figure_renders_from_the_packaged_plotly(page):
     assert "χ₁ = 0.998" in state["title"] and "ordered, near the edge" in state["title"]
     assert len(state["q"]) == 100 and len(state["c"]) == 100 and state["marker"] == [1.75, 0.05]
     assert state["paths"] >= 4 and state["heatmap"] == 1, "curves or the tanh phase diagram not drawn"
+    assert state["unique"] and state["afterTitle"], "the figure is not in its place on the page"
     assert not _console_errors(driver)
 
 
@@ -88,7 +93,7 @@ def test_dragging_a_slider_redraws(page):
 
     driver, _ = page
     before = _state(driver)
-    rail = driver.find_elements(By.CSS_SELECTOR, "#phase-diagram .slider-container .slider-rail-touch-rect")[0]
+    rail = driver.find_elements(By.CSS_SELECTOR, "#mean-field-explorer .slider-container .slider-rail-touch-rect")[0]
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", rail)
     width = rail.size["width"]
     # Click near the right end of the sigma_w2 rail: the last step, sigma_w2 = 4 (chaotic for tanh).
@@ -106,11 +111,11 @@ def test_the_activation_menu_redraws(page):
 
     driver, _ = page
     before = _state(driver)
-    header = driver.find_element(By.CSS_SELECTOR, "#phase-diagram .updatemenu-header")
+    header = driver.find_element(By.CSS_SELECTOR, "#mean-field-explorer .updatemenu-header")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", header)
     header.click()
     time.sleep(0.5)  # the menu opens with a transition
-    buttons = driver.find_elements(By.CSS_SELECTOR, "#phase-diagram .updatemenu-dropdown-button")
+    buttons = driver.find_elements(By.CSS_SELECTOR, "#mean-field-explorer .updatemenu-dropdown-button")
     labels = [b.get_attribute("textContent").strip() for b in buttons]
     assert "relu" in labels, f"no 'relu' entry in the opened menu: {labels}"
     buttons[labels.index("relu")].click()
