@@ -340,8 +340,9 @@ def depth_scales(activation: str, sigma_w2: float, sigma_b2: float, negative_slo
 
     The first slope is the q-map's derivative at q*, computed without f'' as
     ``sigma_w2 E[z f(u) f'(u)] / sqrt(q*)`` (Stein's lemma); the second is ``chi_1`` in the
-    ordered phase (c* = 1). ``xi_c = inf`` on the critical line (a slope within 1e-9 of 1), where the approach is a power
-    law, and wherever the slope is not below 1 (ReLU at ``sigma_b2 = 0``; q* = inf).
+    ordered phase (c* = 1). ``xi_c = inf`` on the critical line (a slope within 1e-9 of 1),
+    where the approach is a power law, and wherever the slope is not below 1 (ReLU at
+    ``sigma_b2 = 0``; q* = inf).
 
     >>> xi_q, xi_c = depth_scales("tanh", 1.5, 0.05)
     >>> round(xi_c, 1), depth_scales("tanh", critical_sigma_w2("tanh", 0.05), 0.05)[1]
