@@ -106,6 +106,9 @@ def _check_variances(sigma_w2, sigma_b2) -> tuple[float, float]:
     for name, value in (("sigma_w2 (n Var[W])", sigma_w2), ("sigma_b2 (Var[b])", sigma_b2)):
         if value < 0:
             raise ValueError(f"{name} is a variance and must be >= 0, got {value}")
+    if sigma_w2 == 0 and sigma_b2 == 0:
+        raise ValueError("sigma_w2 and sigma_b2 are both 0: every pre-activation would be 0; "
+                         "give at least one of them a positive value")
     return sigma_w2, sigma_b2
 
 
@@ -175,14 +178,14 @@ def _fixed_point(f, sigma_w2: float, sigma_b2: float, q0: float) -> float:
     # _ZERO_TOL of the identity, as ReLU's at sigma_w2 = 2 with a bias) never returns.
     step, sign = (2.0, 1.0) if g0 > 0 else (0.5, -1.0)
     near, far = q0, q0 * step
-    while (g := sign * gap(far)) >= -_ZERO_TOL * far:
-        if g <= _ZERO_TOL * far and gap(far * step) * sign < -_ZERO_TOL * far:
-            return far  # a root on the grid
+    while sign * gap(far) >= -_ZERO_TOL * far:
         near, far = far, far * step
         if far > HUGE:
             return math.inf
         if far < TINY:
             return 0.0
+    if sign * gap(near) <= 0:
+        return near  # the gap at near is within _ZERO_TOL of 0: near is the fixed point
     return optimize.brentq(gap, min(near, far), max(near, far), xtol=1e-300, rtol=1e-13)
 
 
@@ -241,7 +244,7 @@ def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope=None) -> 
     2.505
     """
     f, fp = _functions(activation, negative_slope)
-    _, sigma_b2 = _check_variances(0.0, sigma_b2)
+    _, sigma_b2 = _check_variances(1.0, sigma_b2)
     z = np.concatenate([_R, -_R])
     if np.allclose(f(2 * z), 2 * f(z), rtol=1e-14, atol=0):  # f(kx) = k f(x): a linear q-map
         if sigma_b2 > 0:
@@ -258,9 +261,20 @@ def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope=None) -> 
     low, high = 0.0, 1.0
     while (gap := excess(high)) is not None and gap < 0:
         low, high = high, 2 * high
+    for _ in range(60):  # q* diverges at high: look for chi_1 >= 1 below the divergence
+        if gap is not None:
+            break
+        mid = (low + high) / 2
+        gap = excess(mid)
+        if gap is None:
+            high = mid
+        elif gap < 0:
+            low, gap = mid, None
+        else:
+            high = mid
     if gap is None:
         raise ValueError(f"activation {activation!r} has no critical point at sigma_b2={sigma_b2}: "
-                         f"q* diverges at sigma_w2 = {high:g} before chi_1 reaches 1")
+                         f"q* diverges at sigma_w2 = {high:.4g} before chi_1 reaches 1")
     return optimize.brentq(excess, low, high, xtol=1e-12, rtol=1e-13)
 
 

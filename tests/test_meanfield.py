@@ -110,6 +110,19 @@ def test_relu_closed_forms(sigma_w2, sigma_b2):
     assert mf.correlation_fixed_point("relu", sigma_w2, sigma_b2) == 1.0
 
 
+@pytest.mark.parametrize("activation, sigma_b2", [("selu", 0.0), ("selu", 0.3), ("softsign", 0.05),
+                                                 ("sigmoid", 0.05)])
+def test_other_critical_points_have_chi_1_one(activation, sigma_b2):
+    """The first crossing of chi_1 = 1, below the sigma_w2 where SELU's q* diverges (2 / lambda^2)."""
+    w = mf.critical_sigma_w2(activation, sigma_b2)
+    assert math.isfinite(mf.fixed_point(activation, w, sigma_b2))
+    assert mf.chi_1(activation, w, sigma_b2) == pytest.approx(1.0, abs=1e-9)
+    if activation == "selu":
+        assert w < 2 / theory.SELU_SCALE**2
+    if (activation, sigma_b2) == ("selu", 0.0):  # where q* leaves 0: chi_1 = sigma_w2 E[f'(0+-)^2]
+        assert w == pytest.approx(2 / (theory.SELU_SCALE**2 * (1 + theory.SELU_ALPHA**2)), abs=1e-6)
+
+
 def test_the_critical_points_of_the_piecewise_linear_activations():
     assert mf.critical_sigma_w2("relu", 0.0) == pytest.approx(2.0, abs=1e-12)  # He et al.'s point
     assert mf.critical_sigma_w2("linear", 0.0) == pytest.approx(1.0, abs=1e-12)
@@ -244,6 +257,8 @@ BAD_CALLS = [
     (lambda: mf.chi_1("tanh", 1.0, 0.1, negative_slope=0.1), "negative_slope only applies to activation='leaky_relu'"),
     (lambda: mf.chi_1("leaky_relu", 1.0, 0.1, negative_slope=2.0), "negative_slope must be in [0, 1]"),
     (lambda: mf.chi_1("tanh", float("nan"), 0.1), "sigma_w2 (n Var[W]) must be finite"),
+    (lambda: mf.depth_scales("tanh", 0.0, 0.0), "sigma_w2 and sigma_b2 are both 0"),
+    (lambda: mf.critical_sigma_w2("selu", 0.3 + 1e9), "activation 'selu' has no critical point"),
 ]
 
 
