@@ -231,14 +231,15 @@ def chi_1(activation: str, sigma_w2: float, sigma_b2: float, negative_slope=None
 def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope=None) -> float:
     """The weight variance on the edge of chaos at this bias variance: ``chi_1(sigma_w2) = 1``.
 
-    Found by doubling ``sigma_w2`` until ``chi_1 >= 1``, then Brent's method (absolute 1e-12):
-    the first crossing on that grid. ``chi_1`` grows with ``sigma_w2`` while q* is finite for
-    tanh, softsign and sigmoid; SELU's rises above 1 and falls back to 1 where q* diverges
-    (``sigma_w2 = 2 / lambda^2 = 1.81``). tanh at
-    ``sigma_b2 = 0.05``: 1.761 (q* = 0.570); 0.3: 2.505; ``sigma_b2 -> 0``: 1 (Schoenholz et al.
-    2017, fig. 1). Positively homogeneous activations (linear, ReLU, leaky ReLU) have a critical
-    point only at ``sigma_b2 = 0`` (``1 / E[f'(z)^2]``: 1, 2, ``2 / (1 + a^2)``): with a bias, q*
-    is finite only while ``chi_1 < 1`` and diverges where ``chi_1`` would reach 1, so they raise.
+    Found by doubling ``sigma_w2`` until ``chi_1 >= 1`` (bisecting back where q* diverges first),
+    then Brent's method (absolute 1e-12). ``chi_1`` grows with ``sigma_w2`` while q* is finite
+    for tanh, softsign and sigmoid. Values: tanh at ``sigma_b2 = 0.05``: 1.761 (q* = 0.570);
+    0.3: 2.505; ``sigma_b2 -> 0``: 1 (Schoenholz et al. 2017, fig. 1); softsign 0.05: 3.141;
+    sigmoid 0.05: 103.1; SELU 0: 0.4768 (where q* leaves 0), 0.05: 0.902. SELU has none for a
+    very large bias: its q* diverges at ``sigma_w2 = 2 / lambda^2 = 1.81`` first. Positively
+    homogeneous activations (linear, ReLU, leaky ReLU) are critical only at ``sigma_b2 = 0``
+    (``1 / E[f'(z)^2]``: 1, 2, ``2 / (1 + a^2)``): with a bias, q* is finite only while
+    ``chi_1 < 1`` and diverges where ``chi_1`` would reach 1, so they raise.
 
     >>> round(critical_sigma_w2("tanh", 0.3), 3)
     2.505
