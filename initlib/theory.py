@@ -49,6 +49,12 @@ import numbers
 from . import activations
 from ._checks import check_choice, check_positive, check_real, check_widths  # noqa: F401 (theory.check_widths)
 from .schemes import variance as init_variance
+# Mean-field theory (Poole et al. 2016, Schoenholz et al. 2017): the q- and c-maps, their fixed
+# points, chi_1, the critical line and the depth scales, computed by quadrature in meanfield.py.
+from .meanfield import (  # noqa: F401
+    chi_1, correlation_fixed_point, correlation_map, critical_sigma_w2, depth_scales, fixed_point,
+    layer_curves, q_map,
+)
 
 METHODS = ("paper", "mean_field")
 
