@@ -59,6 +59,7 @@ gpu-check: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_propagation.py
+	$(BIN)/python benchmarks/bench_lsuv.py
 
 PRESET ?= cpu
 reproduce: setup

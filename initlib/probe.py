@@ -245,6 +245,30 @@ def unchanged(model: nn.Module, params: list):
                 b.copy_(copy)
 
 
+def forward_rows(model: nn.Module, inputs: tuple, sites: list[Site]) -> list[dict]:
+    """One forward pass without gradients, measured at ``sites`` (their ``forward`` statistics
+    only): the tally's rows in forward order, one per call of a site's module. Buffers and the
+    mode are left as they were. :func:`initlib.lsuv_` finds the forward order of the weight
+    layers, and each layer's output variance, with it."""
+    tally = Tally()
+    handles = _hooks([dataclasses.replace(site, weights=[]) for site in sites], tally)
+    try:
+        with torch.no_grad(), unchanged(model, []):
+            model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return tally.finish()
+
+
+def wrap_failure(model: nn.Module, inputs: tuple, error: Exception, who: str) -> Exception:
+    """The model's own ``error`` re-raised with context: a ``ValueError`` (``TypeError`` for a type
+    error) naming the module that failed on ``inputs`` and the shapes it got."""
+    name, kind, shapes = _where_it_fails(model, inputs)
+    wrapped = TypeError if isinstance(error, TypeError) else ValueError
+    return wrapped(f"{who}: module {name!r} ({kind}) failed on input of shape {shapes}: {error}")
+
+
 def measure(model: nn.Module, inputs: tuple, sites: list[Site], *, grad_output=None, loss=None,
             draw_grad: Callable | None = None, transfer: bool = True) -> tuple[list[dict], torch.Tensor]:
     """Run ``model(*inputs)``, back-propagate, and return (the tally's rows, the output).
@@ -422,7 +446,5 @@ def probe(model: nn.Module, inputs, *, grad_output=None, loss=None, at=None, his
         try:
             rows, y = measure(model, inputs, sites, grad_output=grad_output, loss=loss, draw_grad=draw)
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
-            name, kind, shapes = _where_it_fails(model, inputs)
-            wrapped = TypeError if isinstance(error, TypeError) else ValueError
-            raise wrapped(f"probe: module {name!r} ({kind}) failed on input of shape {shapes}: {error}") from error
+            raise wrap_failure(model, inputs, error, "probe") from error
     return ProbeResult(rows, edges(hist_bins, bounds))

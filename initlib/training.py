@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io
@@ -183,6 +184,21 @@ class TrainResult:
 
 # --- argument checks -----------------------------------------------------------------------------
 
+def _check_widths(widths) -> list[int]:
+    """A widths list, or the sizes of a module's Linear layers ``[in of the first, out of each]``."""
+    from .theory import check_widths
+
+    if isinstance(widths, nn.Module):
+        linears = _linear_layers(widths)
+        if not linears:
+            raise ValueError(f"widths: the module {type(widths).__name__} has no nn.Linear layer to measure")
+        widths = [linears[0].in_features] + [m.out_features for m in linears]
+    widths = check_widths(widths)
+    if len(widths) < 2 or widths[-1] < 2:
+        raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
+    return widths
+
+
 def _check_data(data, widths):
     if isinstance(data, dict) or not hasattr(data, "__len__") or len(data) != 4:
         raise TypeError(
@@ -214,8 +230,8 @@ def _check_data(data, widths):
 
 # --- statistics ----------------------------------------------------------------------------------
 
-def _linear_layers(model: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in model if isinstance(m, nn.Linear)]
+def _linear_layers(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor):
@@ -237,7 +253,8 @@ def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor):
     rows, _ = measure(model, (x,), sites, loss=lambda out: F.cross_entropy(out, y, reduction="sum"), transfer=False)
     with torch.no_grad():
         weight_var = torch.stack([m.weight.square().mean() for m in linears])
-        bias_var = torch.stack([m.bias.square().mean() for m in linears])
+        bias_var = torch.stack([m.weight.new_zeros(()) if m.bias is None else m.bias.square().mean()
+                                for m in linears])
     stacked = [torch.stack([row[k] for row in rows]) for k in ("pre_var", "grad_var", "weight_grad_var")]
     return (*stacked, weight_var, bias_var)
 
@@ -259,7 +276,7 @@ def _evaluate(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
 def train(
     widths,
     activation: str = "tanh",
-    init="xavier_uniform",
+    init=None,
     data=None,
     steps: int = STEPS,
     lr: float = DEFAULT_LR,
@@ -275,11 +292,16 @@ def train(
 
     Parameters
     ----------
-    widths : ``[n_0, ..., n_L]``: input features, hidden widths, number of classes.
-    activation : one of :data:`ACTIVATIONS`, on every hidden layer.
+    widths : ``[n_0, ..., n_L]``: input features, hidden widths, number of classes; or any
+        ``nn.Module`` mapping ``(examples, n_0)`` inputs to class scores, trained as given (a copy:
+        the module passed in is not changed), with the per-layer statistics at its ``nn.Linear``
+        layers in registration order (``widths`` then lists their sizes).
+    activation : one of :data:`ACTIVATIONS`, on every hidden layer (not used with a module).
     init : a name in :data:`initlib.SCHEMES` (``"standard_uniform"``: Glorot's eq. 1;
-        ``"xavier_uniform"``: eq. 16; ``"kaiming_normal"``: He's eq. 10...) or a callable
-        ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
+        ``"xavier_uniform"``: eq. 16, the default for ``widths``; ``"kaiming_normal"``: He's eq.
+        10...) or a callable ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
+        With a module, None (the default) keeps its weights and a scheme re-draws them with
+        :func:`initlib.init_module`.
     data : ``(x_train, y_train, x_test, y_test)`` (float ``(n, n_0)`` inputs, trained in float32;
         int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split` or, at the preset's
         sizes, :func:`initlib.presets.default_data`. Statistics use the first 300 test examples.
@@ -295,14 +317,18 @@ def train(
 
     Returns a :class:`TrainResult`.
     """
-    from .theory import check_widths
-
-    widths = check_widths(widths)
-    if len(widths) < 2 or widths[-1] < 2:
-        raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
-    check_choice(activation, "activation", ACTIVATIONS)
-    init_fn = get_scheme(init)
-    init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
+    given = widths if isinstance(widths, nn.Module) else None
+    widths = _check_widths(widths)
+    if given is None:
+        check_choice(activation, "activation", ACTIVATIONS)
+        init = "xavier_uniform" if init is None else init
+    else:
+        activation = "(the module's own)"
+    init_fn = None if init is None else get_scheme(init)
+    if init is None:
+        init_name = "(the module's own)"
+    else:
+        init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
     if "generator" in init_kwargs:
         raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
     steps = check_int(steps, "steps", 0)
@@ -323,8 +349,11 @@ def train(
 
     # Weights are drawn on the CPU from seed, then moved: CPU and GPU runs start from one net.
     gen = torch.Generator().manual_seed(seed)
-    model = mlp(widths, activation)
-    init_module(model, init_fn, generator=gen, **init_kwargs)
+    model = mlp(widths, activation) if given is None else copy.deepcopy(given)
+    if init_fn is not None:
+        init_module(model, init_fn, generator=gen, **init_kwargs)
+    elif init_kwargs:
+        raise ValueError(f"init keywords {sorted(init_kwargs)} need an init; the module's own weights take none")
     model.to(dev)
 
     x_train, y_train = x_train.to(dev, torch.float32), y_train.to(dev)
