@@ -210,4 +210,4 @@ def test_the_package_puts_later_rescalings_on_the_first_layer():
     lsuv.lsuv_with_singlebatch(peer, x, std_tol=1e-6, max_attempts=20, do_orthonorm=False, verbose=False)
     assert all(abs(v - 1) < 1e-5 for v in _out_vars(ours, x).values())
     drifted = _out_vars(peer, x)
-    assert abs(drifted["0"] - 1) > 0.1 and abs(drifted["16"] - 1) < 1e-5  # the last one is exact
+    assert abs(drifted["0"] - 1) > 0.1 and abs(drifted["16"] - 1) < 0.01  # the last layer it checked
