@@ -70,8 +70,8 @@ def _forward_order(model: nn.Module, inputs: tuple) -> tuple[list, list]:
 
 
 def _variance(model, inputs, name: str, layer: nn.Module) -> float:
-    """Var of ``layer``'s output (its first call) on the batch, after a full forward pass."""
-    var = forward_rows(model, inputs, [Site(name, layer, _output_var, None)])[0]["var"]
+    """Var of ``layer``'s output (its first call) on the batch; the layers above it are not run."""
+    var = forward_rows(model, inputs, [Site(name, layer, _output_var, None)], stop=True)[0]["var"]
     if not math.isfinite(var) or var <= 0:
         raise ValueError(
             f"lsuv_: layer {name!r} ({type(layer).__name__}) has output variance {var} on inputs, "

@@ -245,16 +245,29 @@ def unchanged(model: nn.Module, params: list):
                 b.copy_(copy)
 
 
-def forward_rows(model: nn.Module, inputs: tuple, sites: list[Site]) -> list[dict]:
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once what was wanted has been measured."""
+
+
+def _stop(module, args, output):
+    raise _Stop
+
+
+def forward_rows(model: nn.Module, inputs: tuple, sites: list[Site], *, stop: bool = False) -> list[dict]:
     """One forward pass without gradients, measured at ``sites`` (their ``forward`` statistics
-    only): the tally's rows in forward order, one per call of a site's module. Buffers and the
+    only): the tally's rows in forward order, one per call of a site's module. With ``stop`` the
+    pass ends at the first measured call (the layers above it are not run). Buffers and the
     mode are left as they were. :func:`initlib.lsuv_` finds the forward order of the weight
     layers, and each layer's output variance, with it."""
     tally = Tally()
     handles = _hooks([dataclasses.replace(site, weights=[]) for site in sites], tally)
+    if stop:  # registered after the measuring hooks, so it runs after them
+        handles += [site.module.register_forward_hook(_stop) for site in sites]
     try:
         with torch.no_grad(), unchanged(model, []):
             model(*inputs)
+    except _Stop:
+        pass
     finally:
         for h in handles:
             h.remove()

@@ -211,3 +211,15 @@ def test_the_package_puts_later_rescalings_on_the_first_layer():
     assert all(abs(v - 1) < 1e-5 for v in _out_vars(ours, x).values())
     drifted = _out_vars(peer, x)
     assert abs(drifted["0"] - 1) > 0.1 and abs(drifted["16"] - 1) < 0.01  # the last layer it checked
+
+
+def test_forward_rows_can_stop_at_the_measured_layer():
+    from initlib.probe import Site, forward_rows
+
+    model, calls = _mlp(depth=2), []
+    model[4].register_forward_hook(lambda m, a, o: calls.append("above"))
+    site = Site("2", model[2], lambda y: {"n": y.shape[1]}, None)
+    assert forward_rows(model, (_x(),), [site], stop=True) == [{"name": "2", "type": "Linear", "n": 64}]
+    assert calls == []
+    forward_rows(model, (_x(),), [site])
+    assert calls == ["above"]
