@@ -9,6 +9,11 @@ the output variance, the package's on its standard deviation (|std - 1| < 0.1, a
 output variances (measured afterwards by initlib.probe, the same measurement for both), and the
 median wall time. The runs are interleaved (initlib, package, initlib, ...) so drifts in machine
 load hit both. Not a test: timings depend on the machine.
+
+Two differences show in the numbers. The package fits a model in eval mode (a BatchNorm then
+uses its running statistics), initlib in the mode the model is in, here training mode, where the
+variances are measured afterwards: on the CNN the package's fit does not hold in training mode.
+And initlib stops each forward pass at the layer it measures, the package runs the whole model.
 """
 
 from __future__ import annotations
