@@ -101,8 +101,8 @@ def main(argv=None):
         start, shape = factory()
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
         results = {}
-        for who, fn, count, band in (("initlib", run_ours, run_ours, (0.9, 1.1)),
-                                      ("lsuv", run_peer, count_peer_rescalings, (0.81, 1.21))):
+        for who, count, band in (("initlib", run_ours, (0.9, 1.1)),
+                                 ("lsuv", count_peer_rescalings, (0.81, 1.21))):
             model = copy.deepcopy(start)
             total, most = count(model, x)
             v = out_vars(model, x)
