@@ -60,6 +60,7 @@ gpu-check: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_engine.py --threads 1
 	$(BIN)/python benchmarks/bench_width.py
+	$(BIN)/python benchmarks/bench_lsuv.py
 
 PRESET ?= cpu
 reproduce: setup

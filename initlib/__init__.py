@@ -49,6 +49,7 @@ from .initializers import (
 from .modules import Fans, LeftAloneWarning, init_module, module_fans
 from .audit import Audit, audit
 from .residual import residual_init_
+from .lsuv import LSUVReport, lsuv_
 from . import demos, results
 from . import width
 
@@ -64,4 +65,5 @@ __all__ = [
     "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "dirac_", "eye_", "module_fans", "sparse_",
     "use_fans", "demos", "residual_init_", "results",
     "activations", "probe", "schemes",
+    "LSUVReport", "lsuv_",
 ]

@@ -261,6 +261,43 @@ def unchanged(model: nn.Module, params: list):
                 b.copy_(copy)
 
 
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once what was wanted has been measured."""
+
+
+def _stop(module, args, output):
+    raise _Stop
+
+
+def forward_rows(model: nn.Module, inputs: tuple, sites: list[Site], *, stop: bool = False) -> list[dict]:
+    """One forward pass without gradients, measured at ``sites`` (their ``forward`` statistics
+    only): the tally's rows in forward order, one per call of a site's module. With ``stop`` the
+    pass ends at the first measured call (the layers above it are not run). Buffers and the
+    mode are left as they were. :func:`initlib.lsuv_` finds the forward order of the weight
+    layers, and each layer's output variance, with it."""
+    tally = Tally()
+    handles = _hooks([dataclasses.replace(site, weights=[]) for site in sites], tally)
+    if stop:  # registered after the measuring hooks, so it runs after them
+        handles += [site.module.register_forward_hook(_stop) for site in sites]
+    try:
+        with torch.no_grad(), unchanged(model, []):
+            model(*inputs)
+    except _Stop:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return tally.finish()
+
+
+def wrap_failure(model: nn.Module, inputs: tuple, error: Exception, who: str) -> Exception:
+    """The model's own ``error`` re-raised with context: a ``ValueError`` (``TypeError`` for a type
+    error) naming the module that failed on ``inputs`` and the shapes it got."""
+    name, kind, shapes = _where_it_fails(model, inputs)
+    wrapped = TypeError if isinstance(error, TypeError) else ValueError
+    return wrapped(f"{who}: module {name!r} ({kind}) failed on input of shape {shapes}: {error}")
+
+
 def measure(model: nn.Module, inputs: tuple, sites: list[Site], *, grad_output=None, loss=None,
             draw_grad: Callable | None = None, transfer: bool = True) -> tuple[list[dict], torch.Tensor]:
     """Run ``model(*inputs)``, back-propagate, and return (the tally's rows, the output).
@@ -438,7 +475,5 @@ def probe(model: nn.Module, inputs, *, grad_output=None, loss=None, at=None, his
         try:
             rows, y = measure(model, inputs, sites, grad_output=grad_output, loss=loss, draw_grad=draw)
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
-            name, kind, shapes = _where_it_fails(model, inputs)
-            wrapped = TypeError if isinstance(error, TypeError) else ValueError
-            raise wrapped(f"probe: module {name!r} ({kind}) failed on input of shape {shapes}: {error}") from error
+            raise wrap_failure(model, inputs, error, "probe") from error
     return ProbeResult(rows, edges(hist_bins, bounds))

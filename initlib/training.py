@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io
@@ -212,8 +213,9 @@ def _check_data(data, widths):
 
 # --- statistics ----------------------------------------------------------------------------------
 
-def _linear_layers(model: nn.Sequential) -> list[nn.Module]:
-    return [m for m in model if isinstance(m, (nn.Linear, ensembles.EnsembleLinear))]
+def _linear_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's Linear layers (nested ones too: a residual block's), in registration order."""
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, ensembles.EnsembleLinear))]
 
 
 def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, members: int = 0):
@@ -238,7 +240,8 @@ def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, memb
     rows, _ = measure(model, (x,), sites, loss=loss, transfer=False)
     with torch.no_grad():
         weight_var = torch.stack([second_moment(m.weight, members) for m in linears])
-        bias_var = torch.stack([second_moment(m.bias, members) for m in linears])
+        bias_var = torch.stack([second_moment(m.bias, members) if m.bias is not None
+                                else second_moment(m.weight, members).mul(0) for m in linears])
     stacked = [torch.stack([row[k] for row in rows]) for k in ("pre_var", "grad_var", "weight_grad_var")]
     return (*stacked, weight_var, bias_var)
 
@@ -279,13 +282,27 @@ def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr)
 
 
-def _draw(widths, activation, init_fn, runs) -> tuple[nn.Sequential, list[torch.Generator]]:
+def _draw_one(widths, activation, init_fn, seed, kwargs, given, bias_std):
+    """``(net, generator)``: a fresh MLP (or a copy of the module ``given``) drawn on the CPU from
+    ``seed``, its weights by ``init_fn`` (None keeps a module's own), then, with ``bias_std``, its
+    biases from N(0, bias_std^2); the generator goes on to shuffle the examples."""
+    gen = torch.Generator().manual_seed(seed)
+    net = mlp(widths, activation) if given is None else copy.deepcopy(given)
+    if init_fn is not None:
+        init_module(net, init_fn, generator=gen, **kwargs)
+    if bias_std is not None:  # drawn only when asked: zero-bias runs keep their numbers
+        with torch.no_grad():
+            for layer in _linear_layers(net):
+                if layer.bias is not None:
+                    layer.bias.normal_(0, bias_std, generator=gen)
+    return net, gen
+
+
+def _draw(widths, activation, init_fn, runs, given=None, bias_std=None) -> tuple[nn.Module, list[torch.Generator]]:
     """Each run's net, drawn on the CPU from its own seed (as a single run draws it), then the one
     net of a single run or the E nets stacked into :class:`initlib.ensembles.EnsembleLinear` layers."""
-    nets, gens = [], []
-    for seed, kwargs in runs:
-        gens.append(torch.Generator().manual_seed(seed))
-        nets.append(init_module(mlp(widths, activation), init_fn, generator=gens[-1], **kwargs))
+    drawn = [_draw_one(widths, activation, init_fn, seed, kwargs, given, bias_std) for seed, kwargs in runs]
+    nets, gens = [net for net, _ in drawn], [gen for _, gen in drawn]
     if len(runs) == 1:
         return nets[0], gens
     act = activations.get(activation)
@@ -335,16 +352,29 @@ def _results(meta: dict, runs: list, pending: list, stops: list, diverged: list)
         r.diverged = diverged[e]
         results.append(r)
     return results
+def _module_widths(module: nn.Module) -> list[int]:
+    """The sizes of a module's Linear layers, ``[in of the first, out of each]``."""
+    linears = _linear_layers(module)
+    if not linears:
+        raise ValueError(f"widths: the module {type(module).__name__} has no nn.Linear layer to measure")
+    return [linears[0].in_features] + [m.out_features for m in linears]
+
+
 def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs):
-    widths = check_widths(widths)
+    given = widths if isinstance(widths, nn.Module) else None
+    widths = check_widths(widths if given is None else _module_widths(given))
     if widths[-1] < 2:
         raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
-    check_choice(activation, "activation", ACTIVATIONS)
-    init_fn = get_scheme(init)
+    if given is None:
+        check_choice(activation, "activation", ACTIVATIONS)
+        init = "xavier_uniform" if init is None else init
+    init_fn = None if init is None else get_scheme(init)
+    if init_fn is None and init_kwargs:
+        raise ValueError(f"init keywords {sorted(init_kwargs)} need an init; the module's own weights take none")
     if "generator" in init_kwargs:
         raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
     steps = check_int(steps, "steps", 0)
-    checked = dict(widths=widths, init_fn=init_fn, steps=steps, lr=check_positive(lr, "lr"),
+    checked = dict(widths=widths, given=given, init=init, init_fn=init_fn, steps=steps, lr=check_positive(lr, "lr"),
                    batch=check_int(batch, "batch", 1), optimizer=check_choice(optimizer, "optimizer", OPTIMIZERS),
                    record_every=check_int(max(1, steps // DEFAULT_RECORDS) if record_every is None else record_every,
                                           "record_every", 1), device=resolve_device(device))
@@ -361,7 +391,7 @@ def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, de
 def train(
     widths,
     activation: str = "tanh",
-    init="xavier_uniform",
+    init=None,
     data=None,
     steps: int = STEPS,
     lr: float = DEFAULT_LR,
@@ -371,17 +401,22 @@ def train(
     device=None,
     record_every: int | None = None,
     progress: bool = False,
+    bias_std: float | None = None,
     **init_kwargs,
 ):
     """Train an MLP with softmax + NLL from the initialization ``init``, recording as it goes.
 
     Parameters
     ----------
-    widths : ``[n_0, ..., n_L]``: input features, hidden widths, number of classes.
-    activation : one of :data:`ACTIVATIONS`, on every hidden layer.
+    widths : ``[n_0, ..., n_L]``: input features, hidden widths, number of classes; or any
+        ``nn.Module`` mapping ``(n, n_0)`` inputs to logits, which is trained as a copy (the module
+        passed in is left unchanged; its Linear layers are the measured "layers").
+    activation : one of :data:`ACTIVATIONS`, on every hidden layer (ignored for a module).
     init : a name in :data:`initlib.SCHEMES` (``"standard_uniform"``: Glorot's eq. 1;
-        ``"xavier_uniform"``: eq. 16; ``"kaiming_normal"``: He's eq. 10...) or a callable
-        ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
+        ``"xavier_uniform"``: eq. 16, the default for ``widths``; ``"kaiming_normal"``: He's eq.
+        10...) or a callable ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
+        With a module, None (the default) keeps its weights and a scheme re-draws them with
+        :func:`initlib.init_module`.
     data : ``(x_train, y_train, x_test, y_test)`` (float ``(n, n_0)`` inputs, trained in float32;
         int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split` or, at the preset's
         sizes, :func:`initlib.presets.default_data`. Statistics use the first 300 test examples.
@@ -397,6 +432,9 @@ def train(
         are moved there once.
     record_every : updates between records (default: ``steps / 20``); the last step is always recorded.
     progress : show a tqdm bar.
+    bias_std : ``None`` (biases start at zero) or a standard deviation: the biases are drawn from
+        N(0, bias_std^2) after the weights, as the mean-field analyses assume (Poole et al. 2016;
+        Schoenholz et al. 2017 take sigma_b^2 = 0.05).
 
     Returns a :class:`TrainResult` (a list of them for an ensemble).
     """
@@ -404,8 +442,12 @@ def train(
     runs = ensembles.members(seed, **init_kwargs)
     members = len(runs) if runs is not None else 0
     runs = runs or [(check_int(seed, "seed", 0), init_kwargs)]
+    if members and c["given"] is not None:
+        raise ValueError("an ensemble (seed=[...] or list-valued init keywords) needs widths, not a module")
+    if bias_std is not None:
+        bias_std = check_positive(bias_std, "bias_std (None for zero biases, or a standard deviation)")
     dev, n_steps = c["device"], c["steps"]
-    model, gens = _draw(c["widths"], activation, c["init_fn"], runs)
+    model, gens = _draw(c["widths"], activation, c["init_fn"], runs, c["given"], bias_std)
     model.to(dev)
     x_train, y_train, x_test, y_test = (t.to(dev, torch.float32) if t.is_floating_point() else t.to(dev)
                                         for t in c["data"])
@@ -426,7 +468,9 @@ def train(
         pending.append((step, torch.stack([train_loss, train_error, test_error]).detach(),
                         torch.stack(per_layer).detach()))
 
-    init_name = init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
+    init, own = c["init"], "(the module's own)"
+    init_name = own if init is None else init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
+    activation = own if c["given"] is not None else activation
     bar = _bar(progress, n_steps, init_name)
     record(0)
     orders = _Orders(len(x_train), c["batch"], gens, dev)
