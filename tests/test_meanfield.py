@@ -1,0 +1,264 @@
+"""initlib.meanfield: the q-map, the c-map, chi_1, the edge of chaos and the depth scales, checked
+against adaptive quadrature (scipy.integrate, an independent route), closed forms, Monte Carlo,
+wide random networks, and the numbers in shared/references.md ("Later work")."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, optimize, special
+
+from initlib import meanfield as mf
+from initlib import theory
+
+
+def _selu(x):
+    return theory.SELU_SCALE * (x if x > 0 else theory.SELU_ALPHA * math.expm1(x))
+
+
+def _selu_prime(x):
+    return theory.SELU_SCALE * (1.0 if x > 0 else theory.SELU_ALPHA * math.exp(x))
+
+
+# Scalar f and f', written out here independently of initlib.
+SCALAR = {
+    "linear": (lambda x: x, lambda x: 1.0),
+    "relu": (lambda x: max(x, 0.0), lambda x: float(x > 0)),
+    "leaky_relu": (lambda x: x if x > 0 else 0.01 * x, lambda x: 1.0 if x > 0 else 0.01),
+    "tanh": (math.tanh, lambda x: 1 - math.tanh(x) ** 2),
+    "sigmoid": (special.expit, lambda x: special.expit(x) * (1 - special.expit(x))),
+    "softsign": (lambda x: x / (1 + abs(x)), lambda x: 1 / (1 + abs(x)) ** 2),
+    "selu": (_selu, _selu_prime),
+}
+# The same functions on torch tensors, for Monte Carlo.
+TORCH = {
+    "linear": lambda x: x, "relu": torch.relu, "leaky_relu": lambda x: torch.nn.functional.leaky_relu(x, 0.01),
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softsign": torch.nn.functional.softsign,
+    "selu": torch.selu,
+}
+
+
+def _gauss(g, q):
+    """E[g(s)], s ~ N(0, q), by adaptive quadrature split at the kink."""
+    sd = math.sqrt(q)
+    return integrate.quad(lambda z: g(sd * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -14, 14,
+                          points=[0.0], limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+
+
+def _pair(g, q, c):
+    """E[g(u_1) g(u_2)], Var u = q, Corr = c, by nested adaptive quadrature split at both kinks."""
+    sd, s = math.sqrt(q), math.sqrt(1 - c * c)
+
+    def inner(z1):
+        return integrate.quad(lambda z2: g(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2), -12, 12,
+                              points=[-c * z1 / s], limit=200, epsabs=1e-12)[0] / math.sqrt(2 * math.pi)
+
+    return integrate.quad(lambda z1: g(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2) / math.sqrt(2 * math.pi),
+                          -12, 12, points=[0.0], limit=200, epsabs=1e-12)[0]
+
+
+def _fixed_point_by_quad(activation, sigma_w2, sigma_b2):
+    f = SCALAR[activation][0]
+    return optimize.brentq(lambda q: sigma_w2 * _gauss(lambda x: f(x) ** 2, q) + sigma_b2 - q, 1e-6, 50,
+                           xtol=1e-13)
+
+
+@pytest.mark.parametrize("activation", theory.ACTIVATIONS)
+@pytest.mark.parametrize("q", [0.01, 0.3, 1.0, 4.0, 30.0])
+def test_one_dimensional_moments_match_adaptive_quadrature(activation, q):
+    f, fp = SCALAR[activation]
+    rel = 1e-9 if q <= 10 else 1e-7
+    assert mf.q_map(activation, q, 1.0, 0.0) == pytest.approx(_gauss(lambda x: f(x) ** 2, q), rel=rel, abs=1e-12)
+    # chi_1 with sigma_b2 chosen so that q* is this q: sigma_b2 = q - E[f^2] needs E[f^2] <= q.
+    second = _gauss(lambda x: f(x) ** 2, q)
+    if second < q:
+        assert mf.fixed_point(activation, 1.0, q - second) == pytest.approx(q, rel=rel)
+        assert mf.chi_1(activation, 1.0, q - second) == pytest.approx(_gauss(lambda x: fp(x) ** 2, q), rel=rel)
+
+
+@pytest.mark.parametrize("activation, sigma_w2, sigma_b2", [
+    ("tanh", 1.5, 0.05), ("tanh", 3.0, 0.3), ("softsign", 2.0, 0.1), ("selu", 1.0, 0.0), ("sigmoid", 4.0, 0.2)])
+@pytest.mark.parametrize("c", [-0.6, 0.0, 0.7, 0.97])
+def test_c_map_matches_nested_adaptive_quadrature(activation, sigma_w2, sigma_b2, c):
+    f = SCALAR[activation][0]
+    q = _fixed_point_by_quad(activation, sigma_w2, sigma_b2)
+    assert mf.fixed_point(activation, sigma_w2, sigma_b2) == pytest.approx(q, rel=1e-9)
+    expected = (sigma_w2 * _pair(f, q, c) + sigma_b2) / q
+    assert mf.correlation_map(activation, sigma_w2, sigma_b2, c) == pytest.approx(expected, abs=1e-7)
+
+
+@pytest.mark.parametrize("c", [-1.0, -0.9, -0.3, 0.0, 0.5, 0.9, 0.999, 1.0])
+def test_relu_c_map_is_the_arc_cosine_kernel(c):
+    # Cho & Saul (2009): E[relu(u_1) relu(u_2)] = q (sqrt(1 - c^2) + (pi - arccos c) c) / (2 pi).
+    kernel = (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi
+    for sigma_w2 in (1.0, 2.0, 3.0):  # at sigma_b2 = 0 the map does not depend on sigma_w2
+        assert mf.correlation_map("relu", sigma_w2, 0.0, c) == pytest.approx(kernel, abs=1e-12)
+    q = mf.fixed_point("relu", 1.5, 0.5)
+    expected = (1.5 * q * kernel / 2 + 0.5) / q
+    assert mf.correlation_map("relu", 1.5, 0.5, c) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("sigma_w2, sigma_b2", [(0.5, 0.1), (1.0, 0.5), (1.9, 0.01)])
+def test_relu_closed_forms(sigma_w2, sigma_b2):
+    q = sigma_b2 / (1 - sigma_w2 / 2)
+    assert mf.fixed_point("relu", sigma_w2, sigma_b2) == pytest.approx(q, rel=1e-10)
+    assert mf.chi_1("relu", sigma_w2, sigma_b2) == pytest.approx(sigma_w2 / 2, rel=1e-12)
+    xi_q, xi_c = mf.depth_scales("relu", sigma_w2, sigma_b2)
+    assert xi_q == pytest.approx(-1 / math.log(sigma_w2 / 2), rel=1e-8)  # the q-map is linear, slope chi_1
+    assert xi_c == pytest.approx(-1 / math.log(sigma_w2 / 2), rel=1e-6)  # ordered: c* = 1, slope chi_1
+    assert mf.correlation_fixed_point("relu", sigma_w2, sigma_b2) == 1.0
+
+
+def test_the_critical_points_of_the_piecewise_linear_activations():
+    assert mf.critical_sigma_w2("relu", 0.0) == pytest.approx(2.0, abs=1e-12)  # He et al.'s point
+    assert mf.critical_sigma_w2("linear", 0.0) == pytest.approx(1.0, abs=1e-12)
+    assert mf.critical_sigma_w2("leaky_relu", 0.0, negative_slope=0.2) == pytest.approx(2 / 1.04, abs=1e-12)
+    assert mf.fixed_point("relu", 2.0, 0.0, q0=3.0) == 3.0  # marginal: every q is kept
+    assert mf.fixed_point("relu", 2.5, 0.0) == math.inf and mf.fixed_point("relu", 1.5, 0.0) == 0.0
+    assert mf.depth_scales("relu", 2.0, 0.0) == (math.inf, math.inf)
+
+
+def test_references_later_work_numbers():
+    """shared/references.md, "Later work", tagged [measured, quadrature]: tanh, sigma_b2 = 0.05:
+    critical sigma_w2 = 1.761 (q* = 0.570); sigma_b2 = 0.3: 2.505; sigma_b2 -> 0: 1. At
+    sigma_w2 = 1.5, sigma_b2 = 0.05: chi_1 = 0.9386, xi_c = 15.8, 6 xi_c = 95. ReLU: (2, 0)."""
+    critical = mf.critical_sigma_w2("tanh", 0.05)
+    assert round(critical, 3) == 1.761
+    assert round(mf.fixed_point("tanh", critical, 0.05), 3) == 0.570
+    assert round(mf.critical_sigma_w2("tanh", 0.3), 3) == 2.505
+    assert mf.critical_sigma_w2("tanh", 0.0) == pytest.approx(1.0, abs=1e-9)
+    assert mf.critical_sigma_w2("tanh", 1e-8) == pytest.approx(1.0, abs=1e-2)
+    assert round(mf.chi_1("tanh", 1.5, 0.05), 4) == 0.9386
+    _, xi_c = mf.depth_scales("tanh", 1.5, 0.05)
+    assert round(xi_c, 1) == 15.8 and round(6 * xi_c) == 95
+    assert mf.critical_sigma_w2("relu", 0.0) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("sigma_b2", [0.01, 0.05, 0.3, 1.0])
+def test_tanh_critical_point_matches_adaptive_quadrature(sigma_b2):
+    def chi_minus_one(sigma_w2):
+        q = _fixed_point_by_quad("tanh", sigma_w2, sigma_b2)
+        return sigma_w2 * _gauss(lambda x: (1 - math.tanh(x) ** 2) ** 2, q) - 1
+
+    expected = optimize.brentq(chi_minus_one, 1.0, 8.0, xtol=1e-10)
+    assert mf.critical_sigma_w2("tanh", sigma_b2) == pytest.approx(expected, abs=1e-6)
+    assert mf.chi_1("tanh", expected, sigma_b2) == pytest.approx(1.0, abs=1e-6)
+    assert mf.depth_scales("tanh", mf.critical_sigma_w2("tanh", sigma_b2), sigma_b2)[1] == math.inf
+
+
+@pytest.mark.parametrize("activation, top", [("tanh", 6.0), ("softsign", 6.0), ("sigmoid", 200.0), ("selu", 1.5)])
+def test_chi_1_grows_with_sigma_w2(activation, top):
+    values = [mf.chi_1(activation, w, 0.05) for w in np.linspace(0.1, top, 25)]
+    assert all(b > a for a, b in zip(values, values[1:]))
+
+
+@pytest.mark.parametrize("sigma_w2, sigma_b2", [(1.2, 0.05), (1.5, 0.05), (2.5, 0.05), (3.0, 0.3), (4.0, 0.0)])
+def test_tanh_depth_scales_match_eqs_6_and_9(sigma_w2, sigma_b2):
+    """xi_q with f'' written out (Schoenholz et al. eq. 6); xi_c from the c-map's slope at c*,
+    measured by finite differences of correlation_map (eq. 9)."""
+    q = _fixed_point_by_quad("tanh", sigma_w2, sigma_b2)
+    t = math.tanh
+    slope_q = sigma_w2 * _gauss(lambda x: (1 - t(x) ** 2) ** 2 - 2 * t(x) ** 2 * (1 - t(x) ** 2), q)
+    xi_q, xi_c = mf.depth_scales("tanh", sigma_w2, sigma_b2)
+    assert xi_q == pytest.approx(-1 / math.log(slope_q), rel=1e-6)
+    c_star = mf.correlation_fixed_point("tanh", sigma_w2, sigma_b2)
+    h = 1e-5
+    low, high = max(c_star - h, -1.0), min(c_star + h, 1.0)
+    slope_c = (mf.correlation_map("tanh", sigma_w2, sigma_b2, high)
+               - mf.correlation_map("tanh", sigma_w2, sigma_b2, low)) / (high - low)
+    assert xi_c == pytest.approx(-1 / math.log(slope_c), rel=1e-3)
+    chi = mf.chi_1("tanh", sigma_w2, sigma_b2)
+    assert (c_star == 1.0) == (chi < 1)  # ordered: c* = 1; chaotic: c* < 1
+    if chi < 1:
+        assert xi_c == pytest.approx(-1 / math.log(chi), rel=1e-7)
+    else:
+        assert mf.correlation_map("tanh", sigma_w2, sigma_b2, c_star) == pytest.approx(c_star, abs=1e-10)
+
+
+@pytest.mark.parametrize("activation", theory.ACTIVATIONS)
+def test_moments_against_monte_carlo(activation):
+    """E[f(u)^2], E[f'(u)^2] and E[f(u_1) f(u_2)] against 2 million seeded Gaussian samples, within
+    5 standard errors."""
+    gen = torch.Generator().manual_seed(12)
+    q, c = 1.7, 0.4
+    z1, z2 = torch.randn(2, 2_000_000, generator=gen, dtype=torch.float64)
+    u1, u2 = math.sqrt(q) * z1, math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+    f = TORCH[activation]
+    u = u1.clone().requires_grad_(True)
+    (fprime,) = torch.autograd.grad(f(u).sum(), u)
+
+    def close(sample, value):
+        assert abs(sample.mean().item() - value) < 5 * sample.std().item() / math.sqrt(sample.numel()) + 1e-12
+
+    close(f(u1) ** 2, mf.q_map(activation, q, 1.0, 0.0))
+    close(fprime**2, mf.chi_1(activation, 1.0, q - mf.q_map(activation, q, 1.0, 0.0))
+          if mf.q_map(activation, q, 1.0, 0.0) < q else fprime.pow(2).mean().item())
+    sigma_b2 = max(q - mf.q_map(activation, q, 1.0, 0.0), 0.0)
+    if sigma_b2 > 0:  # then q* = q at sigma_w2 = 1, and the c-map's numerator is E[f(u_1) f(u_2)]
+        close(f(u1) * f(u2), mf.correlation_map(activation, 1.0, sigma_b2, c) * q - sigma_b2)
+
+
+@pytest.mark.parametrize("activation, sigma_w2, sigma_b2", [("tanh", 1.0, 0.0), ("tanh", 2.5, 0.3),
+                                                             ("relu", 2.0, 0.1), ("selu", 1.0, 0.05)])
+def test_layer_curves_match_a_wide_random_network(activation, sigma_w2, sigma_b2):
+    """Two inputs with correlation 0.5 through 12 layers of width 2000, 4 seeded networks:
+    the empirical q^l and c^l against layer_curves, and q^l against theory.predict(mean_field)."""
+    depth, width = 12, 2000
+    q_pred, c_pred = mf.layer_curves(activation, sigma_w2, sigma_b2, depth, input_var=1.0, input_corr=0.5)
+    if activation != "selu":
+        pre, _ = theory.predict([width] * (depth + 1), [sigma_w2 / width] * depth, activation,
+                                bias_vars=[sigma_b2] * depth, method="mean_field")
+        assert np.allclose(q_pred, pre, rtol=1e-8)
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(width, generator=gen, dtype=torch.float64)
+    b = 0.5 * a + math.sqrt(0.75) * torch.randn(width, generator=gen, dtype=torch.float64)
+    q_meas, c_meas = np.zeros(depth), np.zeros(depth)
+    for _ in range(4):
+        h = torch.stack([a, b], 1)
+        for l in range(depth):
+            w = torch.randn(width, width, generator=gen, dtype=torch.float64) * math.sqrt(sigma_w2 / width)
+            s = w @ h + torch.randn(width, 1, generator=gen, dtype=torch.float64) * math.sqrt(sigma_b2)
+            second = (s**2).mean(0)
+            q_meas[l] += second.mean().item() / 4
+            c_meas[l] += ((s[:, 0] * s[:, 1]).mean() / second.prod().sqrt()).item() / 4
+            h = TORCH[activation](s)
+    assert np.allclose(q_meas, q_pred, rtol=0.08), (q_meas, q_pred)
+    assert np.allclose(c_meas, c_pred, atol=0.04), (c_meas, c_pred)
+
+
+BAD_CALLS = [
+    (lambda: mf.fixed_point("tanh", -1.0, 0.05), "sigma_w2 (n Var[W]) is a variance and must be >= 0"),
+    (lambda: mf.chi_1("tanh", 1.0, -0.1), "sigma_b2 (Var[b]) is a variance and must be >= 0"),
+    (lambda: mf.depth_scales("Tanh", 1.0, 0.1), "activation must be one of 'linear', 'relu'"),
+    (lambda: mf.critical_sigma_w2("gelu", 0.1), "activation must be one of"),
+    (lambda: mf.critical_sigma_w2("relu", 0.05), "activation 'relu' has no critical point at sigma_b2=0.05"),
+    (lambda: mf.critical_sigma_w2("linear", 0.3), "it is critical only at sigma_b2 = 0, sigma_w2 = 1"),
+    (lambda: mf.critical_sigma_w2("tanh", -0.05), "sigma_b2 (Var[b]) is a variance"),
+    (lambda: mf.q_map("tanh", -1.0, 1.0, 0.0), "q (the pre-activation variance) must be >= 0"),
+    (lambda: mf.fixed_point("tanh", 1.0, 0.0, q0=0.0), "q0 (the starting variance) must be > 0"),
+    (lambda: mf.correlation_map("tanh", 1.0, 0.1, [0.5, 1.5]), "c (a correlation) must be finite numbers in [-1, 1]"),
+    (lambda: mf.layer_curves("tanh", 1.0, 0.1, 0), "depth must be an integer >= 1"),
+    (lambda: mf.layer_curves("tanh", 1.0, 0.1, 5, input_corr=2.0), "input_corr (a correlation) must be in [-1, 1]"),
+    (lambda: mf.layer_curves("tanh", 1.0, 0.1, 5, input_var=0.0), "input_var must be > 0"),
+    (lambda: mf.chi_1("tanh", 1.0, 0.1, negative_slope=0.1), "negative_slope only applies to activation='leaky_relu'"),
+    (lambda: mf.chi_1("leaky_relu", 1.0, 0.1, negative_slope=2.0), "negative_slope must be in [0, 1]"),
+    (lambda: mf.chi_1("tanh", float("nan"), 0.1), "sigma_w2 (n Var[W]) must be finite"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_CALLS)
+def test_bad_input_is_refused_and_changes_nothing(call, message):
+    rules = [arr.copy() for arr in (mf._R, mf._V, mf._RAY_R, mf._RAY_V, mf._ARC_X, mf._ARC_W)]
+    before = mf.depth_scales("tanh", 1.5, 0.05)
+    with pytest.raises(ValueError) as error:
+        call()
+    assert message in str(error.value)
+    after = [mf._R, mf._V, mf._RAY_R, mf._RAY_V, mf._ARC_X, mf._ARC_W]
+    assert all(np.array_equal(a, b) for a, b in zip(rules, after))
+    assert mf.depth_scales("tanh", 1.5, 0.05) == before
+
+
+def test_a_bool_is_not_a_variance():
+    with pytest.raises(TypeError, match="sigma_w2 .* must be a real number"):
+        mf.chi_1("tanh", True, 0.1)
