@@ -52,6 +52,22 @@ from .schemes import variance as init_variance
 
 METHODS = ("paper", "mean_field")
 
+# initlib.meanfield (written before the activation registry) imports these names from here;
+# they are the registry's, re-exported so that both branches of issue 12 import cleanly.
+ACTIVATIONS = activations.NAMES
+DEFAULT_NEGATIVE_SLOPE = activations.DEFAULT_NEGATIVE_SLOPE
+SELU_ALPHA, SELU_SCALE = activations.SELU_ALPHA, activations.SELU_SCALE
+
+
+def _f(activation: str, x: float) -> float:
+    """f(x) of a registered activation, one float (the registry's scalar form)."""
+    return activations.get(activation).scalar(x, activations.slope(activation))
+
+
+def _fprime(activation: str, x: float) -> float:
+    """f'(x) of a registered activation, one float."""
+    return activations.get(activation).scalar_derivative(x, activations.slope(activation))
+
 
 def _gaussian_mean(g, q: float) -> float:
     """E[g(s)] for s ~ N(0, q), as the integral over z > 0 of g(sigma z) + g(-sigma z) (adaptive quadrature).

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import activations
+from . import activations, ensembles
 from ._checks import check_choice, check_int, check_positive
 from .devices import resolve_device
 from .modules import init_module
@@ -269,8 +269,9 @@ def train(
     device=None,
     record_every: int | None = None,
     progress: bool = False,
+    bias_std: float | None = None,
     **init_kwargs,
-) -> TrainResult:
+) -> TrainResult | list[TrainResult]:
     """Train an MLP with softmax + NLL from the initialization ``init``, recording as it goes.
 
     Parameters
@@ -292,8 +293,16 @@ def train(
         are moved there once.
     record_every : updates between records (default: ``steps / 20``); the last step is always recorded.
     progress : show a tqdm bar.
+    bias_std : ``None`` (biases start at zero) or a standard deviation: biases drawn from
+        N(0, bias_std^2) after each layer's weights, as the mean-field analyses assume
+        (Poole et al. 2016; Schoenholz et al. 2017 take sigma_b^2 = 0.05).
 
-    Returns a :class:`TrainResult`.
+    ``seed=[s_0, ..., s_(E-1)]``, or any init keyword given as a list (one value per member, e.g.
+    ``std=[...]``), trains E nets as one batched computation (:mod:`initlib.ensembles`): member
+    ``e`` is drawn and shuffled exactly as ``train(..., seed=s_e, **kwargs_e)`` would be, and the
+    result is the list of E :class:`TrainResult`, equal to the E separate runs up to float rounding.
+
+    Returns a :class:`TrainResult` (a list of them for an ensemble).
     """
     from .theory import check_widths
 
@@ -309,7 +318,11 @@ def train(
     lr = check_positive(lr, "lr")
     batch = check_int(batch, "batch", 1)
     check_choice(optimizer, "optimizer", OPTIMIZERS)
-    seed = check_int(seed, "seed", 0)
+    runs = ensembles.members(seed, **init_kwargs)
+    if runs is None:
+        seed = check_int(seed, "seed", 0)
+    if bias_std is not None:
+        bias_std = check_positive(bias_std, "bias_std (None for zero biases, or a standard deviation)")
     if record_every is None:
         record_every = max(1, steps // DEFAULT_RECORDS)
     record_every = check_int(record_every, "record_every", 1)
@@ -321,24 +334,21 @@ def train(
     if batch > len(x_train):
         raise ValueError(f"batch must be at most the number of training examples ({len(x_train)}), got {batch}")
 
-    # Weights are drawn on the CPU from seed, then moved: CPU and GPU runs start from one net.
-    gen = torch.Generator().manual_seed(seed)
-    model = mlp(widths, activation)
-    init_module(model, init_fn, generator=gen, **init_kwargs)
-    model.to(dev)
-
     x_train, y_train = x_train.to(dev, torch.float32), y_train.to(dev)
     x_test, y_test = x_test.to(dev, torch.float32), y_test.to(dev)
+    if runs is not None:
+        nets = [_draw(widths, activation, init_fn, s, bias_std, kw) for s, kw in runs]
+        settings = dict(device=str(dev), widths=widths, activation=activation, init=init_name,
+                        optimizer=optimizer, lr=lr, batch=batch, n_train=len(x_train), n_test=len(x_test))
+        return _train_ensemble(nets, runs, (x_train, y_train, x_test, y_test), settings,
+                               steps, record_every, progress)
+    # Weights are drawn on the CPU from seed, then moved: CPU and GPU runs start from one net.
+    model, gen = _draw(widths, activation, init_fn, seed, bias_std, init_kwargs)
+    model.to(dev)
     x_stats, y_stats = x_test[:STATS_EXAMPLES], y_test[:STATS_EXAMPLES]
     x_eval, y_eval = x_train[:TRAIN_EVAL_EXAMPLES], y_train[:TRAIN_EVAL_EXAMPLES]
 
-    params = list(model.parameters())
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr)
-    elif optimizer == "momentum":
-        opt = torch.optim.SGD(params, lr=lr, momentum=MOMENTUM)
-    else:
-        opt = torch.optim.Adam(params, lr=lr)
+    opt = _optimizer(model.parameters(), optimizer, lr)
 
     result = TrainResult(
         device=str(dev), widths=widths, activation=activation, init=init_name, init_kwargs=dict(init_kwargs),
@@ -348,14 +358,7 @@ def train(
     pending = []
 
     def record(step: int) -> None:
-        model.eval()
-        per_layer = layer_gradients(model, x_stats, y_stats)
-        with torch.no_grad():
-            train_loss, train_error = _evaluate(model, x_eval, y_eval)
-            _, test_error = _evaluate(model, x_test, y_test)
-        model.train()
-        pending.append((step, torch.stack([train_loss, train_error, test_error]).detach(),
-                        torch.stack(per_layer).detach()))
+        pending.append((step, *_statistics(model, x_eval, y_eval, x_test, y_test)))
 
     bar = None
     if progress:
@@ -387,6 +390,46 @@ def train(
     if bar is not None:
         bar.close()
 
+    _store(result, pending)
+    return result
+
+
+# --- pieces shared by one run and an ensemble ----------------------------------------------------
+
+def _draw(widths, activation, init_fn, seed, bias_std, init_kwargs):
+    """``(model, generator)``: the net drawn on the CPU from ``seed``, weights then (with
+    ``bias_std``) biases; the generator goes on to shuffle the examples."""
+    gen = torch.Generator().manual_seed(seed)
+    model = mlp(widths, activation)
+    init_module(model, init_fn, generator=gen, **init_kwargs)
+    if bias_std is not None:  # drawn only when asked: zero-bias runs keep their numbers
+        with torch.no_grad():
+            for layer in _linear_layers(model):
+                layer.bias.normal_(0, bias_std, generator=gen)
+    return model, gen
+
+
+def _optimizer(params, optimizer: str, lr: float) -> torch.optim.Optimizer:
+    params = list(params)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if optimizer == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=MOMENTUM)
+    return torch.optim.Adam(params, lr=lr)
+
+
+def _statistics(model, x_eval, y_eval, x_test, y_test):
+    """One record of a single net: (curves, per-layer statistics) as device tensors."""
+    model.eval()
+    per_layer = layer_gradients(model, x_test[:STATS_EXAMPLES], y_test[:STATS_EXAMPLES])
+    with torch.no_grad():
+        train_loss, train_error = _evaluate(model, x_eval, y_eval)
+        _, test_error = _evaluate(model, x_test, y_test)
+    model.train()
+    return torch.stack([train_loss, train_error, test_error]).detach(), torch.stack(per_layer).detach()
+
+
+def _store(result: TrainResult, pending: list) -> None:
     for step_k, curves, layers in pending:
         curves, layers = curves.cpu().tolist(), layers.cpu().tolist()
         result.steps.append(step_k)
@@ -395,4 +438,63 @@ def train(
         result.test_error.append(curves[2])
         for name, values in zip(("pre_var", "grad_var", "weight_grad_var", "weight_var", "bias_var"), layers):
             getattr(result, name).append(values)
-    return result
+
+
+def _train_ensemble(nets, runs, data, settings, steps, record_every, progress) -> list[TrainResult]:
+    """E nets, drawn as E separate runs would be, trained as one batched net: each member's
+    minibatch comes from its own shuffle, and the summed loss gives each its own gradient."""
+    x_train, y_train, x_test, y_test = data
+    dev = torch.device(settings["device"])
+    singles = [model.to(dev) for model, _ in nets]
+    per_member = [_linear_layers(m) for m in singles]
+    stacked = [ensembles.linear(torch.stack([ls[l].weight.detach() for ls in per_member]),
+                                torch.stack([ls[l].bias.detach() for ls in per_member]))
+               for l in range(len(per_member[0]))]
+    layers = iter(stacked)
+    model = nn.Sequential(*[next(layers) if isinstance(m, nn.Linear) else m for m in singles[0]])
+    opt = _optimizer(model.parameters(), settings["optimizer"], settings["lr"])
+    results = [TrainResult(seed=s, init_kwargs=dict(kw), **settings) for s, kw in runs]
+    pending, live = [[] for _ in runs], [True] * len(runs)
+    x_eval, y_eval = x_train[:TRAIN_EVAL_EXAMPLES], y_train[:TRAIN_EVAL_EXAMPLES]
+
+    def record(step: int) -> None:  # member by member, through its own single net
+        for e in (e for e in range(len(runs)) if live[e]):
+            with torch.no_grad():
+                for single, layer in zip(per_member[e], stacked):
+                    single.weight.copy_(layer.weight[e])
+                    single.bias.copy_(layer.bias[e])
+            pending[e].append((step, *_statistics(singles[e], x_eval, y_eval, x_test, y_test)))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc=f"train {settings['init']} x{len(runs)}", unit="step", leave=False)
+    record(0)
+    batch, step, cursor = settings["batch"], 0, len(x_train)
+    while step < steps:
+        if cursor + batch > len(x_train):
+            orders = [torch.randperm(len(x_train), generator=gen).to(dev) for _, gen in nets]
+            cursor = 0
+        idx = torch.stack([order[cursor:cursor + batch] for order in orders])
+        cursor += batch
+        logits = model(x_train[idx])
+        loss = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none")
+        loss = loss.view(len(runs), batch).mean(1)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+        if step % record_every == 0 or step == steps:
+            record(step)
+            for e, finite in enumerate(torch.isfinite(loss.detach()).tolist()):
+                if live[e] and not finite:
+                    results[e].diverged, live[e] = True, False
+            if not any(live):
+                break
+    if bar is not None:
+        bar.close()
+    for result, rows in zip(results, pending):
+        _store(result, rows)
+    return results
