@@ -345,3 +345,17 @@ def test_theory_is_a_separate_step():
     with_theory = propagate([32] * 4, "relu", "xavier_normal", batch=16, device=CPU)
     assert theory.attach(bare).column("theory_pre_var") == with_theory.column("theory_pre_var") == [1.0, 0.5, 0.25]
     assert bare.column("pre_var") == with_theory.column("pre_var")
+
+
+def test_a_batch_of_one_input_measures_its_squared_norm():
+    # Hanin & Rolnick's statistic (chapter 17): ||h^L||^2 of one input, per network
+    widths = [16, 32, 24]
+    r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu", hist_bins=0,
+                          theory_method=None)
+    gen = torch.Generator().manual_seed(4)
+    h = torch.randn(1, 16, generator=gen)
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        w = initlib.kaiming_normal_(torch.empty(n_out, n_in), generator=gen)
+        h = torch.relu(h @ w.T)
+    last = r.layers[-1]
+    assert (last.act_var + last.act_mean**2) * 24 == pytest.approx(float(h.square().sum()), rel=1e-5)
