@@ -22,6 +22,7 @@ from .gains import calculate_gain
 from .schemes import SCHEMES, get_scheme
 from .initializers import (
     constant_,
+    delta_orthogonal_,
     dirac_,
     eye_,
     glorot_normal_,
@@ -62,7 +63,7 @@ __all__ = [
     "propagate", "pytorch_default_", "standard_uniform_", "trunc_normal_", "truncated_normal_std", "uniform_",
     "variance_scaling_", "xavier_normal_", "xavier_uniform_", "zeros_",
     "TrainResult", "data", "train",
-    "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "dirac_", "eye_", "module_fans", "sparse_",
+    "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "delta_orthogonal_", "dirac_", "eye_", "module_fans", "sparse_",
     "use_fans", "demos", "residual_init_", "results",
     "activations", "probe", "schemes",
     "LSUVReport", "lsuv_",

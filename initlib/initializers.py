@@ -531,6 +531,35 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     return _fill(tensor, draw)
 
 
+def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+    """Fill a conv weight ``(out, in, *k)`` with a delta-orthogonal kernel (Xiao et al. 2018, Alg. 2).
+
+    Every tap is 0 except the kernel's centre, which holds a random orthogonal ``(out, in)``
+    matrix (:func:`orthogonal_`: Haar, sign-fixed QR) times ``gain``; ``in <= out``, so the
+    centre's columns are orthonormal. With ``padding=k//2`` the convolution then applies one
+    orthogonal map at every position: ``||conv(x)|| = gain ||x||`` for every input, the
+    convolutional form of dynamical isometry. Per entry ``E[W^2] = gain^2 / fan_out``.
+
+    >>> w = delta_orthogonal_(torch.empty(4, 3, 3, 3), generator=torch.Generator().manual_seed(0))
+    >>> c = w[:, :, 1, 1]; torch.allclose(c.T @ c, torch.eye(3), atol=1e-6), float(w.abs().sum() - c.abs().sum())
+    (True, 0.0)
+    """
+    check_tensor(tensor)
+    _check_dims(tensor, (3, 4, 5), "delta_orthogonal_ (a Conv1d, Conv2d or Conv3d weight)")
+    gain = _check_gain(gain)
+    _check_generator(generator)
+    if tensor.shape[1] > tensor.shape[0]:
+        raise ValueError("delta_orthogonal_ needs in_channels <= out_channels (an orthogonal centre "
+                         f"keeps every input's norm), got shape {tuple(tensor.shape)}")
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+
+    def draw(t: torch.Tensor) -> None:
+        t.zero_()
+        orthogonal_(t[(slice(None), slice(None), *centre)], gain=gain, generator=generator)
+
+    return _fill(tensor, draw)
+
+
 def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator=None) -> torch.Tensor:
     """Martens (2010)'s sparse initialization: N(0, std^2) entries, a fraction of each column zero.
 

@@ -260,7 +260,7 @@ def _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, h
     widths = check_widths(widths)
     act = activations.get(activation)
     init_fn = get_scheme(init)
-    batch = check_int(batch, "batch", 2)
+    batch = check_int(batch, "batch", 1)
     if isinstance(jacobian, bool):
         jac_examples = 1 if jacobian else 0
     else:

@@ -109,6 +109,8 @@ _TABLE: dict[str, tuple[Callable[..., torch.Tensor], Law | Callable[..., float]]
     "sparse": (I.sparse_, _sparse),
     "eye": (I.eye_, _not_random),
     "dirac": (I.dirac_, _not_random),
+    # the centre tap is orthogonal (in <= out), every other tap 0: E[W^2] = gain^2 / fan_out
+    "delta_orthogonal": (I.delta_orthogonal_, _orthogonal),
 }
 
 #: name -> in-place initializer ``f(tensor, ..., generator=None)``.

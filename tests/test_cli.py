@@ -88,7 +88,7 @@ def test_propagate_init_args_and_preset(capsys):
     (["propagate", "--widths", "4,4", "--init-arg", "gain"], "KEY=VALUE"),
     (["propagate", "--widths", "4,4", "--negative-slope", "0.1"], "negative_slope"),
     (["propagate", "--widths", "4,4", "--device", "tpu"], "invalid choice"),
-    (["propagate", "--widths", "4,4", "--batch", "1"], "batch"),
+    (["propagate", "--widths", "4,4", "--batch", "0"], "batch"),
     (["propagate", "--bogus-flag"], "unrecognized"),
     (["train", "--lr", "-1"], "positive"),
     (["train", "--widths", "10,3"], "must start with 1024"),

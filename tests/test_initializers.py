@@ -241,9 +241,10 @@ def test_aliases_are_the_same_functions():
 def test_a_generator_makes_every_random_scheme_repeatable(name):
     init = initlib.get_scheme(name)
     kw = {"sparsity": 0.5} if name == "sparse" else {}
-    first = init(torch.empty(32, 24), generator=gen(9), **kw)
-    again = init(torch.empty(32, 24), generator=gen(9), **kw)
-    other = init(torch.empty(32, 24), generator=gen(10), **kw)
+    shape = (32, 24, 3, 3) if name == "delta_orthogonal" else (32, 24)  # a conv kernel only
+    first = init(torch.empty(shape), generator=gen(9), **kw)
+    again = init(torch.empty(shape), generator=gen(9), **kw)
+    other = init(torch.empty(shape), generator=gen(10), **kw)
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
 
@@ -334,3 +335,38 @@ def test_orthogonal_on_a_non_contiguous_view_equals_the_contiguous_result():
     assert ours is view
     torch.testing.assert_close(base.t(), nn.init.orthogonal_(torch.empty(8, 12), gain=2.0, generator=gen(4)),
                                rtol=0, atol=1e-6)
+
+
+# --- delta_orthogonal_ (Xiao et al. 2018) ------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(16, 16, 3), (24, 16, 3, 3), (8, 8, 3, 5), (8, 4, 3, 3, 3)])
+def test_delta_orthogonal_is_an_orthogonal_centre_tap(shape):
+    w = initlib.delta_orthogonal_(torch.empty(shape, dtype=torch.float64), gain=1.7, generator=gen(3))
+    centre = tuple(k // 2 for k in shape[2:])
+    tap = w[(slice(None), slice(None), *centre)]
+    assert torch.allclose(tap.T @ tap, 1.7**2 * torch.eye(shape[1], dtype=torch.float64), atol=1e-12)
+    others = w.clone()
+    others[(slice(None), slice(None), *centre)] = 0
+    assert torch.count_nonzero(others) == 0
+    # E[W^2] is the registered law's gain^2 / fan_out
+    fan_in, fan_out = initlib.fan_in_and_fan_out(w)
+    law = initlib.schemes.variance("delta_orthogonal", fan_in, fan_out, gain=1.7)
+    assert float(w.square().mean()) == pytest.approx(law, rel=1e-12)
+
+
+def test_delta_orthogonal_conv_keeps_every_norm():
+    w = initlib.delta_orthogonal_(torch.empty(12, 8, 3, 3, dtype=torch.float64), generator=gen(1))
+    x = torch.randn(4, 8, 7, 7, generator=gen(2), dtype=torch.float64)
+    y = torch.nn.functional.conv2d(x, w, padding=1)
+    assert torch.allclose(y.flatten(1).norm(dim=1), x.flatten(1).norm(dim=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((8, 8), "3 or 4 or 5 dimensions for delta_orthogonal_"),
+    ((4, 8, 3, 3), r"in_channels <= out_channels .* got shape \(4, 8, 3, 3\)"),
+])
+def test_delta_orthogonal_bad_input(shape, message):
+    t = torch.full(shape, 7.0)
+    with pytest.raises(ValueError, match=message):
+        initlib.delta_orthogonal_(t)
+    assert torch.all(t == 7.0)

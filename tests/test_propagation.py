@@ -185,7 +185,7 @@ def test_deterministic_and_seed_dependent():
 
 
 def test_every_scheme_runs():
-    for name in sorted(set(initlib.SCHEMES) - {"dirac"}):  # dirac_ fills conv kernels only
+    for name in sorted(set(initlib.SCHEMES) - {"dirac", "delta_orthogonal"}):  # conv kernels only
         kwargs = {"constant": {"val": 0.0}, "sparse": {"sparsity": 0.1}}.get(name, {})
         r = propagate([8, 8, 8], "tanh", name, batch=4, device=CPU, hist_bins=0, **kwargs)
         assert len(r) == 2 and r.init == name
@@ -230,7 +230,7 @@ def test_column_checks_its_name():
     ({"widths": [10, 0, 5]}, r"widths\[1\]"),
     ({"activation": "gelu"}, "activation"),
     ({"init": "he_magic"}, "scheme"),
-    ({"batch": 1}, "batch"),
+    ({"batch": 0}, "batch"),  # one example is allowed: its norm (chapter 17)
     ({"batch": 2.5}, "batch"),
     ({"seed": -1}, "seed"),
     ({"device": "tpu"}, "device"),
@@ -345,3 +345,17 @@ def test_theory_is_a_separate_step():
     with_theory = propagate([32] * 4, "relu", "xavier_normal", batch=16, device=CPU)
     assert theory.attach(bare).column("theory_pre_var") == with_theory.column("theory_pre_var") == [1.0, 0.5, 0.25]
     assert bare.column("pre_var") == with_theory.column("pre_var")
+
+
+def test_a_batch_of_one_input_measures_its_squared_norm():
+    # Hanin & Rolnick's statistic (chapter 17): ||h^L||^2 of one input, per network
+    widths = [16, 32, 24]
+    r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu", hist_bins=0,
+                          theory_method=None)
+    gen = torch.Generator().manual_seed(4)
+    h = torch.randn(1, 16, generator=gen)
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        w = initlib.kaiming_normal_(torch.empty(n_out, n_in), generator=gen)
+        h = torch.relu(h @ w.T)
+    last = r.layers[-1]
+    assert (last.act_var + last.act_mean**2) * 24 == pytest.approx(float(h.square().sum()), rel=1e-5)

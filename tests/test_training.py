@@ -262,3 +262,55 @@ def test_ensemble_trains_like_separate_runs(easy, kwargs):
             assert numpy.allclose(got, want, rtol=1e-3, atol=1e-6, equal_nan=True), name
     if kwargs.get("lr") == 20.0:
         assert runs[1].diverged and not runs[0].diverged and len(runs[1].steps) < len(runs[0].steps)
+
+
+# --- biases N(0, bias_std^2) and ensembles ---------------------------------------------------------
+
+def test_bias_std_draws_gaussian_biases_and_leaves_the_default_alone(easy):
+    plain = run(easy, steps=0, seed=5)
+    again = run(easy, steps=0, seed=5, bias_std=None)
+    assert plain.to_dict() == again.to_dict() and plain.bias_var[0] == [0.0, 0.0, 0.0]
+    wide = initlib.train([8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu",
+                         bias_std=0.3, std=0.1)
+    assert wide.bias_var[0][0] == pytest.approx(0.09, rel=0.1)  # E[b^2] over 4000 draws
+    # the weights are drawn first, from the same generator: they do not change
+    same = initlib.train([8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu", std=0.1)
+    assert same.weight_var == wide.weight_var
+
+
+@pytest.mark.parametrize("bias_std", [0.0, -1.0, "big"])
+def test_bias_std_must_be_positive(easy, bias_std):
+    with pytest.raises((ValueError, TypeError), match="bias_std"):
+        run(easy, bias_std=bias_std)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_an_ensemble_equals_its_separate_runs(easy, optimizer):
+    kw = dict(init="normal", steps=40, record_every=20, bias_std=0.2, optimizer=optimizer, lr=0.02)
+    members = run(easy, seed=[1, 2, 1], std=[0.3, 0.3, 0.6], **kw)
+    assert isinstance(members, list) and len(members) == 3
+    for r, (seed, std) in zip(members, [(1, 0.3), (2, 0.3), (1, 0.6)]):
+        one = run(easy, seed=seed, std=std, **kw)
+        assert r.seed == seed and r.init_kwargs == {"std": std} and r.steps == one.steps == [0, 20, 40]
+        assert r.test_error == pytest.approx(one.test_error, abs=1e-6)
+        assert r.train_loss == pytest.approx(one.train_loss, rel=1e-4)
+        for name in ("grad_var", "pre_var", "weight_var", "bias_var"):
+            for got, want in zip(getattr(r, name), getattr(one, name)):
+                assert got == pytest.approx(want, rel=1e-3)
+    assert members[0].train_loss != members[1].train_loss
+
+
+def test_an_ensemble_member_that_diverges_stops_alone(easy):
+    kw = dict(activation="linear", init="normal", lr=5.0, steps=100, record_every=10)
+    members = run(easy, seed=[0, 0], std=[1e-3, 10.0], **kw)
+    alone = [run(easy, seed=0, std=std, **kw) for std in (1e-3, 10.0)]
+    assert all(m.diverged and a.diverged for m, a in zip(members, alone))
+    assert [m.steps for m in members] == [a.steps for a in alone]
+    assert members[0].steps[-1] > members[1].steps[-1]  # the other member trained on
+
+
+def test_bad_ensemble_lists(easy):
+    with pytest.raises(ValueError, match="same length"):
+        run(easy, init="normal", seed=[0, 1], std=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"seed\[1\] must be an integer >= 0"):
+        run(easy, seed=[0, -1])
