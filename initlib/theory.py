@@ -58,6 +58,7 @@ from .meanfield import (  # noqa: F401
 
 METHODS = ("paper", "mean_field")
 
+
 def _gaussian_mean(g, q: float) -> float:
     """E[g(s)] for s ~ N(0, q), as the integral over z > 0 of g(sigma z) + g(-sigma z) (adaptive quadrature).
 
