@@ -4,4 +4,4 @@ Every script writes ``results/NAME.json`` through :mod:`initlib.results`, with i
 ``python -m reproductions --preset cpu`` (or ``make reproduce PRESET=cpu``) runs them all.
 """
 
-SCRIPTS = ("glorot_table1", "he_fig3")
+SCRIPTS = ("glorot_table1", "he_fig3", "trainable_depth")
