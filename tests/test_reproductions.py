@@ -6,19 +6,19 @@ import math
 import pytest
 
 from initlib import results
-from reproductions import SCRIPTS, glorot_table1, he_fig3
+from reproductions import SCRIPTS, glorot_table1, he_fig3, trainable_depth
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
-    for script in (glorot_table1, he_fig3):
+    for script in (glorot_table1, he_fig3, trainable_depth):
         script.main(["--preset", "quick", "--device", "cpu", "--quiet", "--out", str(folder)])
     return {name: results.load(name, directory=folder) for name in SCRIPTS}
 
 
 def test_every_script_writes_full_provenance(stored):
-    assert set(stored) == {"glorot_table1", "he_fig3"}
+    assert set(stored) == {"glorot_table1", "he_fig3", "trainable_depth"}
     for name, result in stored.items():
         assert set(result.provenance) == set(results.FIELDS)
         assert result.provenance["preset"] == "quick" and result.provenance["device"].startswith("cpu")
@@ -45,6 +45,19 @@ def test_he_fig3_the_he_start_learns_faster(stored):
     assert all(math.isfinite(v) for r in d["rows"] for v in r["train_loss"])
     # the "Xavier" net's loss barely moves; He's falls further below where it started
     assert he["train_loss"][0] - he["train_loss"][-1] > xavier["train_loss"][0] - xavier["train_loss"][-1]
+
+
+def test_trainable_depth_grid_and_theory(stored):
+    d = stored["trainable_depth"].data
+    preset = trainable_depth.PRESETS["quick"]
+    assert d["sigma_w2"] == preset["sigma_w2"] and d["depths"] == preset["depths"]
+    for table in (d["train_accuracy"], d["test_accuracy"]):
+        assert len(table) == len(d["depths"]) and all(len(row) == len(d["sigma_w2"]) for row in table)
+        assert all(0 <= a <= 1 for row in table for a in row)
+    # xi_c grows towards the critical sigma_w^2 (1.761 at sigma_b^2 = 0.05) from both sides
+    assert d["critical_sigma_w2"] == pytest.approx(1.761, abs=1e-3)
+    low, near, high = d["xi_c"]
+    assert near > 10 * max(low, high) and d["six_xi_c"] == [6 * x for x in d["xi_c"]]
 
 
 def test_results_refuse_bad_names_and_missing_files(tmp_path):
