@@ -153,33 +153,32 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _audit_parser(sub) -> None:
+def _model_parser(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand that builds a model from SPEC (a demo or package.module:factory): audit, probe."""
     from .demos import DEMOS
-    audit = sub.add_parser("audit", help="each parameter's fans, variance factors, matching law and traps",
-                           description="Audit a model's initialization (initlib.audit): per parameter its fans "
-                                       "(initlib.module_fans), fan_in E[W^2], fan_out E[W^2], the known law it "
-                                       "matches, and notes on the known traps.")
-    audit.set_defaults(subparser=audit)
-    audit.add_argument("spec", metavar="SPEC",
-                       help=f"a demo model ({', '.join(DEMOS)}) or package.module:factory")
-    audit.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON",
-                       help="keyword arguments for the factory, as a JSON object")
-    audit.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for the weights (default 0)")
-    audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(subparser=parser)
+    parser.add_argument("spec", metavar="SPEC", help=f"a demo model ({', '.join(DEMOS)}) or package.module:factory")
+    parser.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON",
+                        help="keyword arguments for the factory, as a JSON object")
+    parser.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for the weights (default 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _audit_parser(sub) -> None:
+    _model_parser(sub, "audit", help="each parameter's fans, variance factors, matching law and traps",
+                  description="Audit a model's initialization (initlib.audit): per parameter its fans "
+                              "(initlib.module_fans), fan_in E[W^2], fan_out E[W^2], the known law it "
+                              "matches, and notes on the known traps.")
 
 
 def _add_probe(sub) -> None:
-    from .demos import DEMOS
-    pr = sub.add_parser("probe", help="per-module statistics of any model, one forward and backward pass",
-                        description="One forward and one backward pass through a model (initlib.probe): mean and "
-                                    "variance of every parameterised module's output, of the gradient there, and "
-                                    "of its weights' gradient.")
-    pr.set_defaults(subparser=pr)
-    pr.add_argument("spec", help=f"a demo ({', '.join(DEMOS)}) or package.module:factory")
-    pr.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON", help="keyword arguments of the factory")
-    pr.add_argument("--seed", type=_nonnegative_int, default=0, help="default 0")
+    pr = _model_parser(sub, "probe", help="per-module statistics of any model, one forward and backward pass",
+                       description="One forward and one backward pass through a model (initlib.probe): mean "
+                                   "and variance of every parameterised module's output, of the gradient there, "
+                                   "and of its weights' gradient.")
     pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins, 0 for none")
-    pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pr.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
 
 
