@@ -336,14 +336,15 @@ class _Orders:
         return idx if ensemble else idx[0]
 
 
-def _results(meta: dict, runs: list, pending: list, stops: list, diverged: list) -> list[TrainResult]:
-    """Split the records (one device-to-host transfer for all of them) into one result per run."""
+def _results(meta: dict, runs: list, pending: list, stops: list, diverged: list, members: int) -> list[TrainResult]:
+    """Split the records (one device-to-host transfer for all of them) into one result per run
+    (an ensemble's records carry a member axis last, even for E = 1)."""
     host = [(step, curves.cpu(), layers.cpu()) for step, curves, layers in pending]
     results = []
     for e, (seed, kwargs) in enumerate(runs):
         r = TrainResult(**meta, seed=seed, init_kwargs=dict(kwargs))
         for k, (step, curves, layers) in enumerate(host[:stops[e] + 1]):
-            pick = (lambda t: t) if len(runs) == 1 else (lambda t: t[..., e])
+            pick = (lambda t: t[..., e]) if members else (lambda t: t)
             curves, layers = pick(curves).tolist(), pick(layers).tolist()
             r.steps.append(step)
             r.train_loss.append(curves[0]), r.train_error.append(curves[1]), r.test_error.append(curves[2])
@@ -496,7 +497,7 @@ def train(
     stops = [len(pending) - 1 if s is None else s for s in stops]
     meta = dict(device=str(dev), widths=c["widths"], activation=activation, init=init_name,
                 optimizer=c["optimizer"], lr=c["lr"], batch=c["batch"], n_train=len(x_train), n_test=len(x_test))
-    results = _results(meta, runs, pending, stops, diverged)
+    results = _results(meta, runs, pending, stops, diverged, members)
     return results if members else results[0]
 
 

@@ -4,7 +4,11 @@ import json
 import math
 
 import pytest
+import torch
+from torch import nn
 
+import initlib
+from initlib import data as datasets
 from initlib import results
 from reproductions import SCRIPTS, glorot_table1, he_fig3, trainable_depth
 
@@ -45,6 +49,38 @@ def test_he_fig3_the_he_start_learns_faster(stored):
     assert all(math.isfinite(v) for r in d["rows"] for v in r["train_loss"])
     # the "Xavier" net's loss barely moves; He's falls further below where it started
     assert he["train_loss"][0] - he["train_loss"][-1] > xavier["train_loss"][0] - xavier["train_loss"][-1]
+
+
+def test_he_fig3_paper_network_is_27_conv_and_3_fc_and_trains():
+    assert he_fig3.PRESETS["paper"]["network"] == "conv"
+    assert {he_fig3.PRESETS[p]["network"] for p in ("quick", "cpu")} == {"mlp"}
+    net = he_fig3.network(dict(he_fig3.PRESETS["paper"], width=4, fc_width=16), 32 * 32)
+    kinds = [type(m) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert kinds == [nn.Conv2d] * 27 + [nn.Linear] * 3
+    x, y, x_test, y_test = datasets.shapeset_split(16, 8, seed=0)
+    for scheme, kwargs in he_fig3.STARTS.values():
+        r = initlib.train(net, init=scheme, data=(x, y, x_test, y_test), steps=2, lr=0.003, batch=8,
+                          optimizer="momentum", **kwargs)
+        assert r.steps[-1] == 2 and all(math.isfinite(v) for v in r.train_loss)
+
+
+def test_he_fig3_starts_draw_conv_weights_with_fan_in_3x3xchannels():
+    net = he_fig3.conv_net(channels=32, fc_width=16)
+    conv = [m for m in net.modules() if isinstance(m, nn.Conv2d)][3]  # 32 -> 32 channels, fan_in 288
+    for (scheme, kwargs), gain in zip(he_fig3.STARTS.values(), (1.0, 2.0)):
+        initlib.init_module(conv, scheme, generator=torch.Generator().manual_seed(0), **kwargs)
+        assert conv.weight.var().item() == pytest.approx(gain / (32 * 3 * 3), rel=0.05)
+
+
+def test_glorot_table1_starts_are_one_ensemble_with_eq1_and_eq16_variances():
+    widths = [1024, 400, 400, 10]
+    x, y, x_test, y_test = datasets.shapeset_split(20, 10, seed=0)
+    runs = glorot_table1._fit(widths, "tanh", ["standard", "normalized"], (x, y, x_test, y_test), 0, 0.1,
+                              "cpu", False)
+    standard, normalized = runs["standard"].weight_var[0], runs["normalized"].weight_var[0]
+    for layer, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        assert standard[layer] == pytest.approx(1 / (3 * n_in), rel=0.1)
+        assert normalized[layer] == pytest.approx(2 / (n_in + n_out), rel=0.1)
 
 
 def test_trainable_depth_grid_and_theory(stored):
