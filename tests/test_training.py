@@ -246,6 +246,7 @@ CURVES = ("train_loss", "train_error", "test_error", "grad_var", "weight_grad_va
 
 @pytest.mark.parametrize("kwargs", [
     dict(seed=[0, 1, 2]),
+    dict(seed=[3]),   # an ensemble of one member still returns a list of plain curves
     dict(seed=[4, 5], optimizer="adam", activation="relu", init="kaiming_normal"),
     dict(seed=1, init="normal", std=[0.05, 0.3], optimizer="momentum"),   # a sweep over the init scale
     dict(seed=[0, 1], init="normal", std=[0.1, 5.0], lr=20.0, activation="relu", record_every=2, steps=20),
