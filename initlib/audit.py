@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._checks import InitTypeError
-from .modules import NORMS, _gates, module_fans
+from .modules import NORMS, WEIGHT_LAYERS, _gates, module_fans
 
 Z = 6.0  # standard errors a realised second moment may stray from a law's and still match it
 MAX_TOLERANCE = 0.5
@@ -43,7 +43,7 @@ def _torch_default_m2(module: nn.Module, name: str, weight: torch.Tensor) -> flo
         return 1 / (3 * module.hidden_size)
     if isinstance(module, nn.Embedding):
         return 1.0
-    if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+    if isinstance(module, WEIGHT_LAYERS):
         return 1 / (3 * _torch_fans(module.weight)[0])
     return None
 

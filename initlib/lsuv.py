@@ -33,7 +33,7 @@ from torch import nn
 from ._checks import check_int, check_positive
 from .initializers import orthogonal_
 from .probe import ProbeResult, Site, _check_inputs, forward_rows, var_mean, wrap_failure
-from .residual import WEIGHT_LAYERS
+from .modules import WEIGHT_LAYERS
 
 
 @dataclasses.dataclass

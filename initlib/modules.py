@@ -37,6 +37,9 @@ from ._checks import InitTypeError, check_choice, check_real
 from .fans import use_fans
 from .schemes import get_scheme
 
+# The layers whose weight is one dense map with fans (a Linear, or a convolution of any dimension).
+WEIGHT_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+
 BIAS_POLICIES = ("zeros", "torch")
 LEFT_ALONE_POLICIES = ("warn", "raise")
 RNN_GATES = {"LSTM": "ifgo", "GRU": "rzn", "RNN_TANH": "h", "RNN_RELU": "h"}
@@ -176,7 +179,7 @@ def _uniform_bias(bound: float, generator):
 
 def _torch_bias_law(module: nn.Module, name: str, generator, mha_out: set):
     """torch's own reset_parameters law for a bias, or None when the module has no bias rule."""
-    if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) and name == "bias":
+    if isinstance(module, WEIGHT_LAYERS) and name == "bias":
         if id(module) in mha_out:  # MultiheadAttention zeroes out_proj.bias
             return torch.Tensor.zero_
         fan_in = nn.init._calculate_fan_in_and_fan_out(module.weight)[0]  # torch's reading, quirks included

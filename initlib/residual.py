@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from ._checks import check_choice
+from .modules import WEIGHT_LAYERS
 from .schemes import get_scheme
 
 RULES = ("fixup", "scaled", "zero_last")
-WEIGHT_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
 
 
 def _weight_layers(branches) -> list[list[nn.Module]]:

@@ -240,8 +240,8 @@ def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, memb
     rows, _ = measure(model, (x,), sites, loss=loss, transfer=False)
     with torch.no_grad():
         weight_var = torch.stack([second_moment(m.weight, members) for m in linears])
-        bias_var = torch.stack([second_moment(m.bias, members) if m.bias is not None
-                                else second_moment(m.weight, members).mul(0) for m in linears])
+        no_bias = linears[0].weight.new_zeros((members,) if members else ())
+        bias_var = torch.stack([no_bias if m.bias is None else second_moment(m.bias, members) for m in linears])
     stacked = [torch.stack([row[k] for row in rows]) for k in ("pre_var", "grad_var", "weight_grad_var")]
     return (*stacked, weight_var, bias_var)
 
