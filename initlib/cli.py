@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="paper: closed forms + linear regime; mean_field: exact Gaussian moments")
     prop.add_argument("--jacobian", type=_nonnegative_int, default=0, metavar="K",
                       help="singular values of each layer's Jacobian for K examples (Glorot eq. 17)")
-    prop.add_argument("--hist-bins", type=_nonnegative_int, default=propagation.DEFAULT_HIST_BINS, help="histogram bins, 0 for none")
+    prop.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
 
     tr = sub.add_parser("train", help="train an MLP on Shapeset-3x2 and print its curves",
                         description="Train an MLP (softmax + NLL) on Shapeset-3x2 (initlib.train). "
@@ -178,7 +178,7 @@ def _add_probe(sub) -> None:
                        description="One forward and one backward pass through a model (initlib.probe): mean "
                                    "and variance of every parameterised module's output, of the gradient there, "
                                    "and of its weights' gradient.")
-    pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins, 0 for none")
+    pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
     pr.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
 
 

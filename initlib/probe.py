@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 from typing import Callable
@@ -82,7 +83,12 @@ def var_mean(x: torch.Tensor, members: int = 0) -> tuple[torch.Tensor, torch.Ten
     mu = mean(x, members)
     if x.device.type == "cpu":
         second = second_moment(x, members)
-        if bool((mu * mu < second / 2).all()):
+        if members:
+            small = bool((mu * mu < second / 2).all())
+        else:  # the same test on host floats (no tensor ops), where mu^2 also fits the dtype
+            m2 = float(mu) ** 2
+            small = m2 < float(second) / 2 and m2 <= torch.finfo(x.dtype).max
+        if small:
             return second - mu * mu, mu
     centred = x - (mu if not members else mu.reshape(-1, *[1] * (x.dim() - 1)))
     return second_moment(centred, members), mu
@@ -106,15 +112,23 @@ def histogram(x: torch.Tensor, bins: int, low: float, high: float, members: int 
         index = index.reshape(members, -1) + torch.arange(members, dtype=torch.int32)[:, None] * (bins + 2)
     counts = torch.bincount(index.reshape(-1), minlength=rows * (bins + 2)).reshape(rows, bins + 2)
     # high itself belongs to the last bin (as in histc), but rounding may have sent it above: count it
-    # back, only when it was sent above and something is there (a pass over x only for saturated layers)
-    if int(_scaled(torch.tensor([high], dtype=x.dtype), bins, low, high)) == bins + 1 and bool(counts[:, -1].any()):
-        counts[:, -2] += (_rows(x, members) == high).sum(1)
+    # back when something is above (any() first: summing a bool tensor costs a full integer pass)
+    if _high_lands_above(bins, low, high, x.dtype) and counts[:, -1].any():
+        at_high = _rows(x, members) == high
+        if at_high.any():
+            counts[:, -2] += at_high.sum(1)
     return counts[:, 1:-1] if members else counts[0, 1:-1]
 
 
 def _scaled(x: torch.Tensor, bins: int, low: float, high: float) -> torch.Tensor:
     """1 + (x - low) bins / (high - low): bin k + 1 holds the values of [low + k w, low + (k+1) w)."""
     return (x - low).mul_(bins / (high - low)).add_(1.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _high_lands_above(bins: int, low: float, high: float, dtype: torch.dtype) -> bool:
+    """Whether :func:`_scaled` sends ``high`` itself past the last bin (it usually does, exactly)."""
+    return int(_scaled(torch.tensor([high], dtype=dtype), bins, low, high)) == bins + 1
 
 
 def check_range(value, name: str) -> tuple[float, float]:
@@ -157,15 +171,32 @@ class Tally:
 
     def finish(self) -> list[dict]:
         cells = [(row, k) for row in self.rows for k, v in row.items() if isinstance(v, torch.Tensor)]
-        if cells:
-            tensors = [row[k].detach() for row, k in cells]
-            flat = torch.cat([t.reshape(-1).to(torch.float64) for t in tensors]).cpu().tolist()
-            start = 0
-            for (row, k), t in zip(cells, tensors):
-                chunk = flat[start:start + t.numel()]
-                start += t.numel()
-                row[k] = chunk[0] if t.dim() == 0 else _nest(chunk, t.shape)
+        tensors = [row[k] for row, k in cells]
+        for (row, k), t, chunk in zip(cells, tensors, _to_host(tensors)):
+            row[k] = chunk[0] if t.dim() == 0 else _nest(chunk, t.shape)
         return self.rows
+
+
+def _to_host(tensors: list) -> list[list]:
+    """The entries of each tensor as a list of Python floats, from one device-to-host transfer.
+    Tensors of one kind (device, dtype, 0-d or not) are joined by one ``stack`` or ``cat``: on a
+    CPU, one conversion per tensor would cost more than the statistics themselves."""
+    kinds: dict = {}
+    for i, t in enumerate(tensors):
+        kinds.setdefault((t.device, t.dtype, t.dim() == 0), []).append(i)
+    several = len({device for device, _, _ in kinds}) > 1
+    parts = []
+    with torch.no_grad():
+        for (device, _, scalar), members in kinds.items():
+            joined = (torch.stack([tensors[i] for i in members]) if scalar
+                      else torch.cat([tensors[i].reshape(-1) for i in members]))
+            parts.append(joined.to("cpu" if several else device, torch.float64))
+        values = torch.cat(parts).cpu().tolist() if parts else []
+    chunks, at = [None] * len(tensors), 0
+    for members in kinds.values():
+        for i in members:
+            chunks[i], at = values[at:at + tensors[i].numel()], at + tensors[i].numel()
+    return chunks
 
 
 def _nest(flat: list, shape) -> list:

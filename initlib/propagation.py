@@ -49,10 +49,10 @@ from .schemes import get_scheme
 ACTIVATIONS = activations.NAMES
 BATCH = 512  # examples, unless asked otherwise (a library call is a function of its arguments)
 SATURATION_THRESHOLD = 0.1  # a unit is saturated when |f'(s)| < 0.1 * sup |f'|
-DEFAULT_HIST_BINS = 50
-# Histograms are for looking at a law's shape: a few hundred examples times the layer width give
-# 10^5 values per layer, plenty for 50 bins, and cap their cost on a big batch (on a CPU a full
-# histogram costs a fifth of a layer's matmul).
+# Histograms are for looking at a law's shape, and opt-in (``hist_bins``, as in :func:`initlib.probe`):
+# even over a part of the batch, two per layer cost about a tenth of a CPU pass (the benchmark's
+# figure), which sweeps of variances should not pay. A few hundred examples times the layer width
+# give 10^5 values per layer, plenty for 50 bins.
 DEFAULT_HIST_EXAMPLES = 256
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -438,7 +438,7 @@ def propagate(
     device=None,
     bias=False,
     jacobian=False,
-    hist_bins: int = DEFAULT_HIST_BINS,
+    hist_bins: int = 0,
     hist_examples: int = DEFAULT_HIST_EXAMPLES,
     act_range=None,
     grad_range=None,
@@ -469,8 +469,9 @@ def propagate(
         U(-1/sqrt(fan_in), 1/sqrt(fan_in)); a positive number: N(0, bias^2).
     jacobian : ``False``; ``True`` or k: singular values of J^l = dh^l/dh^(l-1) for the first k
         examples (one eigendecomposition per example and layer: costly at width 1000).
-    hist_bins : bins of the fixed-range histograms (0: none). ``act_range``/``grad_range``
-        override the ranges (see :data:`ACT_RANGES`).
+    hist_bins : bins of the fixed-range histograms ``act_hist``/``grad_hist`` (default 0: none;
+        50 shows a law's shape). ``act_range``/``grad_range`` override the ranges
+        (see :data:`ACT_RANGES`).
     hist_examples : the histograms count the first ``hist_examples`` examples of the batch
         (default 256; Glorot & Bengio's figures used 300); every other statistic uses all of it.
     negative_slope : leaky ReLU's slope (default 0.01, as in torch); only for ``"leaky_relu"``.

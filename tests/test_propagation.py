@@ -126,9 +126,9 @@ def test_bias_matches_autograd():
 
 def test_relu_he_flat_xavier_halving():
     width, depth = 256, 30
-    he = propagate([width] * (depth + 1), "relu", "kaiming_normal", batch=256, device=CPU, hist_bins=0)
-    xavier = propagate([width] * (depth + 1), "relu", "xavier_normal", batch=256, device=CPU, hist_bins=0)
-    lecun = propagate([width] * (depth + 1), "relu", "lecun_normal", batch=256, device=CPU, hist_bins=0)
+    he = propagate([width] * (depth + 1), "relu", "kaiming_normal", batch=256, device=CPU)
+    xavier = propagate([width] * (depth + 1), "relu", "xavier_normal", batch=256, device=CPU)
+    lecun = propagate([width] * (depth + 1), "relu", "lecun_normal", batch=256, device=CPU)
     tol = _slope_tolerance(width, depth - 1)
     assert abs(_slope(he.column("pre_var"))) < tol
     assert abs(_slope(xavier.column("pre_var")) - math.log(0.5)) < tol
@@ -142,7 +142,7 @@ def test_relu_he_flat_xavier_halving():
 
 def test_linear_lecun_flat():
     width, depth = 256, 30
-    r = propagate([width] * (depth + 1), "linear", "lecun_normal", batch=256, device=CPU, hist_bins=0)
+    r = propagate([width] * (depth + 1), "linear", "lecun_normal", batch=256, device=CPU)
     assert abs(_slope(r.column("pre_var"))) < _slope_tolerance(width, depth - 1)
     assert r.column("theory_pre_var") == pytest.approx([1.0] * depth)
     assert r.column("saturation") == [0.0] * depth
@@ -150,7 +150,7 @@ def test_linear_lecun_flat():
 
 def test_glorot_standard_tanh_shrinks_by_about_a_third():
     # eq. (1): n Var[W] = 1/3; in the linear regime (tanh, small variance) Var[s] shrinks threefold per layer
-    r = propagate([500] * 6, "tanh", "standard_uniform", batch=500, device=CPU, hist_bins=0)
+    r = propagate([500] * 6, "tanh", "standard_uniform", batch=500, device=CPU)
     ratios = [b / a for a, b in zip(r.column("pre_var")[1:], r.column("pre_var")[2:])]
     assert all(0.25 < q < 0.36 for q in ratios), ratios
 
@@ -160,7 +160,7 @@ def test_telescoping_backward_ratio_on_a_pyramid():
     # Injected gradients are independent across examples, so the backward pass averages over
     # batch x width terms: over 12 seeds the log of measured/predicted had sd 0.04; we allow 0.25.
     for widths in ([256, 1024, 512, 256], [256, 1024, 768, 512, 384, 256, 128]):
-        r = propagate(widths, "relu", "kaiming_normal", batch=256, device=CPU, hist_bins=0)
+        r = propagate(widths, "relu", "kaiming_normal", batch=256, device=CPU)
         g = r.column("grad_var")
         expected = widths[-1] / widths[1]
         assert g[0] / g[-1] / expected == pytest.approx(1.0, abs=0.25)
@@ -187,7 +187,7 @@ def test_deterministic_and_seed_dependent():
 def test_every_scheme_runs():
     for name in sorted(set(initlib.SCHEMES) - {"dirac", "delta_orthogonal"}):  # conv kernels only
         kwargs = {"constant": {"val": 0.0}, "sparse": {"sparsity": 0.1}}.get(name, {})
-        r = propagate([8, 8, 8], "tanh", name, batch=4, device=CPU, hist_bins=0, **kwargs)
+        r = propagate([8, 8, 8], "tanh", name, batch=4, device=CPU, **kwargs)
         assert len(r) == 2 and r.init == name
 
 
@@ -198,6 +198,13 @@ def test_callable_init_uses_drawn_variance():
     r = propagate([100, 100], "linear", half_normal, batch=8, device=CPU)
     assert r.init == "half_normal"
     assert r.layers[0].theory_pre_var == pytest.approx(100 * r.layers[0].weight_var)
+
+
+def test_histograms_are_opt_in():
+    r = propagate([10, 12, 8], "tanh", "xavier_normal", batch=8, device=CPU)
+    assert r.act_edges is None and all(layer.act_hist is None and layer.grad_hist is None for layer in r.layers)
+    r = propagate([10, 12, 8], "tanh", "xavier_normal", batch=8, device=CPU, hist_bins=4)
+    assert len(r.act_edges) == 5 and all(sum(layer.act_hist) == 8 * layer.fan_out for layer in r.layers)
 
 
 def test_to_dict_is_json_and_complete():
@@ -211,11 +218,11 @@ def test_to_dict_is_json_and_complete():
 
 
 def test_overflow_becomes_null_in_json():
-    r = propagate([64] * 40, "relu", "normal", batch=8, device=CPU, hist_bins=0)  # x32 per layer: overflows
+    r = propagate([64] * 40, "relu", "normal", batch=8, device=CPU)  # x32 per layer: overflows
     assert not math.isfinite(r.layers[-1].pre_var)
     d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
     assert d["layers"][-1]["pre_var"] is None
-    r64 = propagate([64] * 40, "relu", "normal", batch=8, device=CPU, hist_bins=0, dtype="float64")
+    r64 = propagate([64] * 40, "relu", "normal", batch=8, device=CPU, dtype="float64")
     assert math.isfinite(r64.layers[-1].pre_var)
 
 
@@ -263,7 +270,7 @@ def test_cpu_and_cuda_agree_statistically():
     width, depth = 512, 30
     for init, expected in (("kaiming_normal", 0.0), ("xavier_normal", math.log(0.5))):
         for dev in ("cpu", "cuda"):
-            r = propagate([width] * (depth + 1), "relu", init, batch=512, device=dev, hist_bins=0)
+            r = propagate([width] * (depth + 1), "relu", init, batch=512, device=dev)
             assert r.device == dev
             assert abs(_slope(r.column("pre_var")) - expected) < _slope_tolerance(width, depth - 1)
 
@@ -277,12 +284,12 @@ def test_paper_presets_run_on_cuda():
     r = propagate([p.glorot_width] * (p.glorot_depth + 1), "tanh", "xavier_uniform", batch=p.batch, device="cuda",
                   jacobian=4)
     assert all(0.6 < v < 1.0 for v in r.column("jacobian_mean_singular_value"))
-    deep = propagate([1000] * 1001, "relu", "kaiming_normal", batch=1000, device="cuda", hist_bins=0)
+    deep = propagate([1000] * 1001, "relu", "kaiming_normal", batch=1000, device="cuda")
     assert len(deep) == 1000 and all(math.isfinite(v) for v in deep.column("grad_var"))
 
 
 def test_leaky_relu_slope_is_the_kaiming_default_a():
-    common = dict(batch=32, seed=4, device=CPU, hist_bins=0)
+    common = dict(batch=32, seed=4, device=CPU)
     implicit = propagate([64] * 4, "leaky_relu", "kaiming_normal", negative_slope=0.25, **common)
     explicit = propagate([64] * 4, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.25, **common)
     assert implicit.init_kwargs == {"a": 0.25}
@@ -310,9 +317,9 @@ ENSEMBLE_FIELDS = ("weight_var", "pre_var", "pre_mean", "act_var", "act_mean", "
 
 @pytest.mark.parametrize("activation, init, kwargs", [
     ("tanh", "xavier_normal", dict(seed=[0, 1, 2], hist_bins=10, jacobian=2)),
-    ("relu", "kaiming_normal", dict(seed=[4, 4, 5], bias=True, hist_bins=0)),
+    ("relu", "kaiming_normal", dict(seed=[4, 4, 5], bias=True)),
     ("leaky_relu", "kaiming_uniform", dict(seed=[1, 2], negative_slope=0.3, hist_bins=6)),
-    ("tanh", "normal", dict(seed=7, std=[0.05, 0.1, 0.2, 0.4], hist_bins=0)),  # a sweep over sigma_w
+    ("tanh", "normal", dict(seed=7, std=[0.05, 0.1, 0.2, 0.4])),  # a sweep over sigma_w
 ])
 def test_ensemble_equals_separate_runs(activation, init, kwargs):
     widths = [12, 16, 16, 8]
@@ -350,7 +357,7 @@ def test_theory_is_a_separate_step():
 def test_a_batch_of_one_input_measures_its_squared_norm():
     # Hanin & Rolnick's statistic (chapter 17): ||h^L||^2 of one input, per network
     widths = [16, 32, 24]
-    r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu", hist_bins=0,
+    r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu",
                           theory_method=None)
     gen = torch.Generator().manual_seed(4)
     h = torch.randn(1, 16, generator=gen)
