@@ -262,9 +262,11 @@ def _hooks(sites: list[Site], tally: Tally) -> list:
             grads = pending.setdefault(id(site), [])
             grads.append(p.grad)
             p.grad = None  # free it now; measure() puts back whatever .grad was there before
-            if len(grads) == len(site.weights) and id(site) in first_row:
-                pooled = grads[0] if len(grads) == 1 else torch.cat([g.reshape(-1) for g in grads])
-                first_row[id(site)].update(site.weight(pooled))
+            if len(grads) == len(site.weights):
+                del pending[id(site)]  # free the gradients now: the next layer's reuse their memory
+                if id(site) in first_row:
+                    pooled = grads[0] if len(grads) == 1 else torch.cat([g.reshape(-1) for g in grads])
+                    first_row[id(site)].update(site.weight(pooled))
         return hook
 
     for site in sites:

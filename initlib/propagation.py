@@ -68,14 +68,19 @@ def _fraction_below(x: torch.Tensor, cut: float, members: int) -> torch.Tensor:
     return _mean(torch.sub(cut, x).sign_().clamp_(min=0), members)
 
 
-def _saturation(activation: str, deriv, slope: float, cut: float, members: int, like: torch.Tensor):
-    if deriv is None:
-        return like.new_zeros((members,) if members else ())
-    if activation == "relu" or (activation == "leaky_relu" and slope < cut):
+def _saturation(activation: str, act, h: torch.Tensor, slope: float, cut: float, members: int):
+    """Fraction of units with |f'(s)| < cut, from h = f(s) (per member for an ensemble)."""
+    if activation == "relu":
+        # f' = 0 exactly where h = 0 (-0.0 included: bool() compares as a float): count the rest,
+        # one read of h and a quarter-size write, where f' itself would be a full write and read
+        active = h.bool().reshape(members, -1).sum(1) if members else h.bool().sum()
+        return 1 - active.to(h.dtype) / (h.numel() // (members or 1))
+    deriv = act.derivative(h, slope)
+    if deriv is None or (activation == "leaky_relu" and slope >= cut):
+        return h.new_zeros((members,) if members else ())
+    if activation == "leaky_relu":
         # f' takes two values, slope and 1, so its mean gives the fraction at slope: one reduction
         return (1 - _mean(deriv, members)) / (1 - slope)
-    if activation == "leaky_relu":
-        return like.new_zeros((members,) if members else ())
     return _fraction_below(deriv, cut, members)  # every f' here is >= 0
 
 
@@ -289,18 +294,21 @@ def _init_kwargs(st: _Settings, init_kwargs: dict) -> dict:
 
 
 def draw(st: _Settings, seed: int, init_kwargs: dict):
-    """``(x, weights, biases, top_grad)`` from one ``torch.Generator`` on the device seeded with
-    ``seed``, in this order: x, then layer by layer the weight and the bias, then the gradient
-    injected at the top. Drawing everything first makes a bad init keyword fail before any work."""
+    """``(x, weights, biases, top_grad, weight_vars)`` from one ``torch.Generator`` on the device
+    seeded with ``seed``, in this order: x, then layer by layer the weight and the bias, then the
+    gradient injected at the top. Drawing everything first makes a bad init keyword fail before
+    any work. ``weight_vars`` are the E[W^2] of the drawn weights, each taken as it is drawn (in
+    cache then: a read of it during the pass would come from memory)."""
     dev, tdtype, widths = st.device, DTYPES[st.dtype], st.widths
     gen = torch.Generator(device=dev).manual_seed(seed)
     takes_generator = {"generator": gen} if _accepts(st.init_fn, "generator") else {}
     x = torch.randn(st.batch, widths[0], generator=gen, device=dev, dtype=tdtype)
-    weights, biases = [], []
+    weights, biases, weight_vars = [], [], []
     for n_in, n_out in zip(widths[:-1], widths[1:]):
         w = torch.empty(n_out, n_in, device=dev, dtype=tdtype)
         st.init_fn(w, **init_kwargs, **takes_generator)
         weights.append(w)
+        weight_vars.append(second_moment(w))
         b = None if st.bias is False else torch.empty(n_out, device=dev, dtype=tdtype)
         if st.bias is True:
             b.uniform_(-1 / math.sqrt(n_in), 1 / math.sqrt(n_in), generator=gen)
@@ -308,7 +316,7 @@ def draw(st: _Settings, seed: int, init_kwargs: dict):
             b.normal_(0, st.bias, generator=gen)
         biases.append(b)
     top_grad = torch.randn(st.batch, widths[-1], generator=gen, device=dev, dtype=tdtype)
-    return x, weights, biases, top_grad
+    return x, weights, biases, top_grad, weight_vars
 
 
 def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
@@ -325,16 +333,17 @@ def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _sites(model: nn.Sequential, st: _Settings, members: int, bar) -> list[Site]:
-    """Per layer: the Linear (s^l, dC/ds^l, dC/dW^l) and the activation (h^l, saturation, Jacobian)."""
+def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: list) -> list[Site]:
+    """Per layer: the Linear (s^l, dC/ds^l, dC/dW^l) and the activation (h^l, saturation, Jacobian);
+    ``weight_vars``: each layer's E[W^2], taken when it was drawn."""
     act = activations.get(st.activation)
     cut = SATURATION_THRESHOLD * act.sup_derivative(st.slope)
     rows = (lambda t: t[:, :st.hist_rows]) if members else (lambda t: t[:st.hist_rows])
 
-    def pre(linear):
+    def pre(weight_var):
         def stats(s):
             var, mu = var_mean(s, members)
-            return {"pre_var": var, "pre_mean": mu, "weight_var": second_moment(linear.weight.detach(), members)}
+            return {"pre_var": var, "pre_mean": mu, "weight_var": weight_var}
         return stats
 
     def grad(g):
@@ -351,13 +360,12 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar) -> list[Site]
     def post(linear):
         def stats(h):
             var, mu = var_mean(h, members)
-            deriv = act.derivative(h, st.slope)
             out = {"act_var": var, "act_mean": mu,
-                   "saturation": _saturation(st.activation, deriv, st.slope, cut, members, h)}
+                   "saturation": _saturation(st.activation, act, h, st.slope, cut, members)}
             if st.hist_bins:
                 out["act_hist"] = histogram(rows(h), st.hist_bins, *st.act_range, members)
             if st.jac_examples:
-                out |= _jacobian(deriv, linear.weight, st.jac_examples, members)
+                out |= _jacobian(act.derivative(h, st.slope), linear.weight, st.jac_examples, members)
             if bar is not None:
                 bar.update()
             return out
@@ -366,7 +374,7 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar) -> list[Site]
     sites = []
     for l in range(0, len(model), 2):
         linear = model[l]
-        sites.append(Site(f"{l}", linear, pre(linear), grad, [linear.weight], weight_grad))
+        sites.append(Site(f"{l}", linear, pre(weight_vars[l // 2]), grad, [linear.weight], weight_grad))
         sites.append(Site(f"{l + 1}", model[l + 1], post(linear), None))
     return sites
 
@@ -408,19 +416,18 @@ def measure_mlp(st: _Settings, runs: list[tuple[int, dict]], ensemble: bool, pro
     """Draw every run's net, stack them if ``ensemble``, measure once, and split the statistics per run."""
     drawn = [draw(st, seed, kwargs) for seed, kwargs in runs]
     if ensemble:
-        stack = [torch.stack(parts) for parts in zip(*[(x, top) for x, _, _, top in drawn])]
-        x, top = stack
-        weights = [torch.stack(ws) for ws in zip(*[d[1] for d in drawn])]
+        x, top = (torch.stack(parts) for parts in zip(*[(d[0], d[3]) for d in drawn]))
+        weights, weight_vars = ([torch.stack(ts) for ts in zip(*[d[k] for d in drawn])] for k in (1, 4))
         biases = [None if bs[0] is None else torch.stack(bs) for bs in zip(*[d[2] for d in drawn])]
     else:
-        (x, weights, biases, top), = drawn
+        (x, weights, biases, top, weight_vars), = drawn
     members = len(runs) if ensemble else 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=2 * len(weights), desc="propagate", unit="layer", leave=False)
     model = build(st, weights, biases)
-    rows, _ = measure(model, (x,), _sites(model, st, members, bar), grad_output=top)
+    rows, _ = measure(model, (x,), _sites(model, st, members, bar, weight_vars), grad_output=top)
     if bar is not None:
         bar.close()
     if not ensemble:
