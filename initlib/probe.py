@@ -68,8 +68,8 @@ def mean(x: torch.Tensor, members: int = 0) -> torch.Tensor:
     return x.mean() if not members else _rows(x, members).mean(1)
 
 
-def var_mean(x: torch.Tensor, members: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Population variance (divide by the count) and mean.
+def var_mean(x: torch.Tensor, members: int = 0, mu=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Population variance (divide by the count) and mean (``mu``, if the caller has it already).
 
     E[x^2] - mean^2 loses digits when mean^2 is close to E[x^2] (a sigmoid layer's outputs), so it
     is used only when mean^2 < E[x^2] / 2, where it is accurate to twice the rounding of E[x^2];
@@ -80,7 +80,7 @@ def var_mean(x: torch.Tensor, members: int = 0) -> tuple[torch.Tensor, torch.Ten
     >>> float(v), float(m)
     (1.0, 2.0)
     """
-    mu = mean(x, members)
+    mu = mean(x, members) if mu is None else mu
     if x.device.type == "cpu":
         second = second_moment(x, members)
         if members:

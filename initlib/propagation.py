@@ -333,12 +333,18 @@ def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: list) -> list[Site]:
+def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: list, x) -> list[Site]:
     """Per layer: the Linear (s^l, dC/ds^l, dC/dW^l) and the activation (h^l, saturation, Jacobian);
-    ``weight_vars``: each layer's E[W^2], taken when it was drawn."""
+    ``weight_vars``: each layer's E[W^2], taken when it was drawn; ``x``: the input."""
     act = activations.get(st.activation)
     cut = SATURATION_THRESHOLD * act.sup_derivative(st.slope)
     rows = (lambda t: t[:, :st.hist_rows]) if members else (lambda t: t[:st.hist_rows])
+    # Per-example sums of each layer's input (h^(l-1)) and of dC/ds^l: they give the means of h and
+    # of dC/ds, and the mean of dC/dW^l = sum_b (dC/ds_b . 1)(h_b . 1) without a read of dC/dW
+    input_sums, grad_sums = {0: x.sum(-1)}, {}
+
+    def moments(t, sums):
+        return var_mean(t, members, mu=sums.sum(-1) / (t.numel() // (members or 1)))
 
     def pre(weight_var):
         def stats(s):
@@ -346,20 +352,28 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
             return {"pre_var": var, "pre_mean": mu, "weight_var": weight_var}
         return stats
 
-    def grad(g):
-        out = {"grad_var": var_mean(g, members)[0]}
-        if st.hist_bins:
-            out["grad_hist"] = histogram(rows(g), st.hist_bins, *st.grad_range, members)
-        if bar is not None:
-            bar.update()
-        return out
+    def grad(l):
+        def stats(g):
+            grad_sums[l] = g.sum(-1)
+            out = {"grad_var": moments(g, grad_sums[l])[0]}
+            if st.hist_bins:
+                out["grad_hist"] = histogram(rows(g), st.hist_bins, *st.grad_range, members)
+            if bar is not None:
+                bar.update()
+            return out
+        return stats
 
-    def weight_grad(g):  # autograd's dC/dW is for the summed cost: divide by batch^2 for the mean
-        return {"weight_grad_var": var_mean(g, members)[0] / st.batch**2}
+    def weight_grad(l):
+        def stats(g):  # autograd's dC/dW is for the summed cost: divide by batch^2 for the mean
+            total = (grad_sums.pop(l) * input_sums.pop(l)).sum(-1)
+            return {"weight_grad_var": var_mean(g, members, mu=total / (g.numel() // (members or 1)))[0]
+                    / st.batch**2}
+        return stats
 
-    def post(linear):
+    def post(linear, l):
         def stats(h):
-            var, mu = var_mean(h, members)
+            input_sums[l + 1] = h.sum(-1)
+            var, mu = moments(h, input_sums[l + 1])
             out = {"act_var": var, "act_mean": mu,
                    "saturation": _saturation(st.activation, act, h, st.slope, cut, members)}
             if st.hist_bins:
@@ -374,8 +388,9 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
     sites = []
     for l in range(0, len(model), 2):
         linear = model[l]
-        sites.append(Site(f"{l}", linear, pre(weight_vars[l // 2]), grad, [linear.weight], weight_grad))
-        sites.append(Site(f"{l + 1}", model[l + 1], post(linear), None))
+        sites.append(Site(f"{l}", linear, pre(weight_vars[l // 2]), grad(l // 2), [linear.weight],
+                          weight_grad(l // 2)))
+        sites.append(Site(f"{l + 1}", model[l + 1], post(linear, l // 2), None))
     return sites
 
 
@@ -427,7 +442,7 @@ def measure_mlp(st: _Settings, runs: list[tuple[int, dict]], ensemble: bool, pro
         from tqdm.auto import tqdm
         bar = tqdm(total=2 * len(weights), desc="propagate", unit="layer", leave=False)
     model = build(st, weights, biases)
-    rows, _ = measure(model, (x,), _sites(model, st, members, bar, weight_vars), grad_output=top)
+    rows, _ = measure(model, (x,), _sites(model, st, members, bar, weight_vars, x), grad_output=top)
     if bar is not None:
         bar.close()
     if not ensemble:
