@@ -70,16 +70,12 @@ def _fraction_below(x: torch.Tensor, cut: float, members: int) -> torch.Tensor:
 
 def _saturation(activation: str, act, h: torch.Tensor, slope: float, cut: float, members: int):
     """Fraction of units with |f'(s)| < cut, from h = f(s) (per member for an ensemble)."""
-    if activation == "relu":
-        # f' = 0 exactly where h = 0 (-0.0 included: bool() compares as a float): count the rest,
-        # one read of h and a quarter-size write, where f' itself would be a full write and read
-        active = h.bool().reshape(members, -1).sum(1) if members else h.bool().sum()
-        return 1 - active.to(h.dtype) / (h.numel() // (members or 1))
     deriv = act.derivative(h, slope)
     if deriv is None or (activation == "leaky_relu" and slope >= cut):
         return h.new_zeros((members,) if members else ())
-    if activation == "leaky_relu":
+    if activation in ("relu", "leaky_relu"):
         # f' takes two values, slope and 1, so its mean gives the fraction at slope: one reduction
+        # (f' = sign(h) for ReLU: a float op; bool() and its integer sum would copy h twice)
         return (1 - _mean(deriv, members)) / (1 - slope)
     return _fraction_below(deriv, cut, members)  # every f' here is >= 0
 
