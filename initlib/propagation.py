@@ -70,6 +70,13 @@ def _fraction_below(x: torch.Tensor, cut: float, members: int) -> torch.Tensor:
 
 def _saturation(activation: str, act, h: torch.Tensor, slope: float, cut: float, members: int):
     """Fraction of units with |f'(s)| < cut, from h = f(s) (per member for an ensemble)."""
+    if activation == "relu" and h.device.type == "cpu":
+        # f' = 0 exactly where h = +-0.0. Read as integers, +0.0 is 0, h > 0 is positive and -0.0
+        # negative, so two reads of h count the rest without writing f' out (a full-size write)
+        bits = h.view(torch.int32 if h.element_size() == 4 else torch.int64)
+        if int(bits.amin()) >= 0:  # no -0.0 (a Linear outputs one only if all its products are)
+            active = torch.count_nonzero(bits.reshape(members, -1), dim=1) if members else torch.count_nonzero(bits)
+            return 1 - active.to(h.dtype) / (h.numel() // (members or 1))
     deriv = act.derivative(h, slope)
     if deriv is None or (activation == "leaky_relu" and slope >= cut):
         return h.new_zeros((members,) if members else ())

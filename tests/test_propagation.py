@@ -366,3 +366,15 @@ def test_a_batch_of_one_input_measures_its_squared_norm():
         h = torch.relu(h @ w.T)
     last = r.layers[-1]
     assert (last.act_var + last.act_mean**2) * 24 == pytest.approx(float(h.square().sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_relu_saturation_counts_zeros_of_either_sign(dtype):
+    # the fast path reads h's bits: +0.0 is saturated, and so is -0.0 (through the fallback)
+    act = activations.get("relu")
+    h = torch.relu(torch.randn(3, 64, 32, dtype=dtype, generator=torch.Generator().manual_seed(0)))
+    want = [float((m == 0).to(torch.float64).mean()) for m in h]
+    assert propagation._saturation("relu", act, h, 0.0, 0.1, 3).tolist() == pytest.approx(want, abs=1e-12)
+    h[1, 0, :7] = -0.0
+    got = float(propagation._saturation("relu", act, h[1], 0.0, 0.1, 0))
+    assert got == pytest.approx(float((h[1] == 0).to(torch.float64).mean()), abs=1e-12)
