@@ -76,7 +76,7 @@ def main(argv=None):
     print(f"network: {args.depth} ReLU layers of width {args.width}, batch {args.batch}, device {device.type}, "
           f"torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)")
     print(f"bare forward+backward (autograd): {bare * 1e3:9.1f} ms  {flops / bare / 1e9:7.1f} GFLOP/s")
-    print(f"initlib.propagate (all statistics): {prop * 1e3:7.1f} ms  {flops / prop / 1e9:7.1f} GFLOP/s")
+    print(f"initlib.propagate (default statistics): {prop * 1e3:7.1f} ms  {flops / prop / 1e9:7.1f} GFLOP/s")
     print(f"ratio propagate / bare: {prop / bare:.3f}")
 
 

@@ -120,9 +120,11 @@ class LayerStats:
     batch); ``weight_var``: E[W^2] of the drawn weights. ``saturation``: the fraction of units
     with |f'(s)| < 0.1 sup|f'| -- for ReLU the zeros, for leaky ReLU with slope < 0.1 the negative
     side, for tanh |h| > 0.949, for sigmoid h < 0.026 or h > 0.974, for softsign |h| > 0.684, for
-    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist``: counts of h^l and dC/ds^l
-    over the first ``hist_examples`` examples, in the fixed bins [e_k, e_(k+1)) of :attr:`Propagation.act_edges` / :attr:`Propagation.grad_edges`
-    (values outside are not counted). Variances are population variances (divided by the count). ``jacobian_singular_values``: singular values (descending) of
+    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist`` (None unless ``hist_bins``):
+    counts of h^l and dC/ds^l over the first ``hist_examples`` examples, in the fixed bins
+    [e_k, e_(k+1)) of :attr:`Propagation.act_edges` / :attr:`Propagation.grad_edges` (values
+    outside are not counted). Variances are population variances (divided by the count).
+    ``jacobian_singular_values``: singular values (descending) of
     J^l = dh^l/dh^(l-1) = diag(f'(s^l)) W^l for the first example, and
     ``jacobian_mean_singular_value`` their mean over the examples asked for (Glorot & Bengio
     eq. 17) -- None unless requested. ``theory_*``: :mod:`initlib.theory`'s predictions
