@@ -348,8 +348,8 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
     # of dC/ds, and the mean of dC/dW^l = sum_b (dC/ds_b . 1)(h_b . 1) without a read of dC/dW
     input_sums, grad_sums = {0: x.sum(-1)}, {}
 
-    def moments(t, sums):
-        return var_mean(t, members, mu=sums.sum(-1) / (t.numel() // (members or 1)))
+    def moments(t, total):  # Var and mean of t (per member), given the sum of its entries
+        return var_mean(t, members, mu=total / (t.numel() // (members or 1)))
 
     def pre(weight_var):
         def stats(s):
@@ -360,7 +360,7 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
     def grad(l):
         def stats(g):
             grad_sums[l] = g.sum(-1)
-            out = {"grad_var": moments(g, grad_sums[l])[0]}
+            out = {"grad_var": moments(g, grad_sums[l].sum(-1))[0]}
             if st.hist_bins:
                 out["grad_hist"] = histogram(rows(g), st.hist_bins, *st.grad_range, members)
             if bar is not None:
@@ -371,14 +371,13 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
     def weight_grad(l):
         def stats(g):  # autograd's dC/dW is for the summed cost: divide by batch^2 for the mean
             total = (grad_sums.pop(l) * input_sums.pop(l)).sum(-1)
-            return {"weight_grad_var": var_mean(g, members, mu=total / (g.numel() // (members or 1)))[0]
-                    / st.batch**2}
+            return {"weight_grad_var": moments(g, total)[0] / st.batch**2}
         return stats
 
     def post(linear, l):
         def stats(h):
             input_sums[l + 1] = h.sum(-1)
-            var, mu = moments(h, input_sums[l + 1])
+            var, mu = moments(h, input_sums[l + 1].sum(-1))
             out = {"act_var": var, "act_mean": mu,
                    "saturation": _saturation(st.activation, act, h, st.slope, cut, members)}
             if st.hist_bins:
