@@ -31,7 +31,7 @@ import argparse
 import json
 import sys
 
-from . import activations, propagation, theory
+from . import activations, theory
 from .schemes import SCHEMES
 
 EXIT_USAGE = 2
