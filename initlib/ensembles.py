@@ -22,7 +22,7 @@ from torch import nn
 from ._checks import check_int
 
 
-def _is_list(value) -> bool:
+def is_list(value) -> bool:
     return isinstance(value, (list, tuple))
 
 
@@ -33,15 +33,15 @@ def members(seed, **kwargs) -> list[tuple[int, dict]] | None:
     member, e.g. ``std=[...]`` sweeps the init scale); scalars are shared by every member. All
     lists must have the same length E >= 1.
     """
-    lists = {k: v for k, v in kwargs.items() if _is_list(v)} | ({"seed": seed} if _is_list(seed) else {})
+    lists = {k: v for k, v in kwargs.items() if is_list(v)} | ({"seed": seed} if is_list(seed) else {})
     if not lists:
         return None
     sizes = {k: len(v) for k, v in lists.items()}
     if len(set(sizes.values())) != 1 or 0 in sizes.values():
         raise ValueError(f"per-member lists must all have the same length E >= 1, got lengths {sizes}")
     size = next(iter(sizes.values()))
-    seeds = [check_int(s, f"seed[{e}]", 0) for e, s in enumerate(seed)] if _is_list(seed) else [seed] * size
-    return [(seeds[e], {k: (v[e] if _is_list(v) else v) for k, v in kwargs.items()}) for e in range(size)]
+    seeds = [check_int(s, f"seed[{e}]", 0) for e, s in enumerate(seed)] if is_list(seed) else [seed] * size
+    return [(seeds[e], {k: (v[e] if is_list(v) else v) for k, v in kwargs.items()}) for e in range(size)]
 
 
 class EnsembleLinear(nn.Module):

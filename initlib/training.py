@@ -336,13 +336,13 @@ class _Orders:
         return idx if ensemble else idx[0]
 
 
-def _results(meta: dict, runs: list, pending: list, stops: list, diverged: list, members: int) -> list[TrainResult]:
+def _results(meta: dict, runs: list, rates: list, pending: list, stops: list, diverged: list, members: int) -> list[TrainResult]:
     """Split the records (one device-to-host transfer for all of them) into one result per run
     (an ensemble's records carry a member axis last, even for E = 1)."""
     host = [(step, curves.cpu(), layers.cpu()) for step, curves, layers in pending]
     results = []
     for e, (seed, kwargs) in enumerate(runs):
-        r = TrainResult(**meta, seed=seed, init_kwargs=dict(kwargs))
+        r = TrainResult(**meta, lr=rates[e], seed=seed, init_kwargs=dict(kwargs))
         for k, (step, curves, layers) in enumerate(host[:stops[e] + 1]):
             pick = (lambda t: t[..., e]) if members else (lambda t: t)
             curves, layers = pick(curves).tolist(), pick(layers).tolist()
@@ -361,6 +361,18 @@ def _module_widths(module: nn.Module) -> list[int]:
     return [linears[0].in_features] + [m.out_features for m in linears]
 
 
+def _check_lr(lr, optimizer):
+    """A positive rate, or a list of them (one per member) for plain or momentum SGD: their update is
+    linear in the gradient, so member e's rate is applied exactly by scaling its loss by
+    ``lr[e] / max(lr)``. Adam normalises the gradient, which would undo that scaling."""
+    if not ensembles.is_list(lr):
+        return check_positive(lr, "lr")
+    rates = [check_positive(r, f"lr[{e}]") for e, r in enumerate(lr)]
+    if optimizer == "adam":
+        raise ValueError("lr as a list (one rate per member) needs optimizer 'sgd' or 'momentum', got 'adam'")
+    return rates
+
+
 def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs):
     given = widths if isinstance(widths, nn.Module) else None
     widths = check_widths(widths if given is None else _module_widths(given))
@@ -375,7 +387,7 @@ def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, de
     if "generator" in init_kwargs:
         raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
     steps = check_int(steps, "steps", 0)
-    checked = dict(widths=widths, given=given, init=init, init_fn=init_fn, steps=steps, lr=check_positive(lr, "lr"),
+    checked = dict(widths=widths, given=given, init=init, init_fn=init_fn, steps=steps, lr=_check_lr(lr, optimizer),
                    batch=check_int(batch, "batch", 1), optimizer=check_choice(optimizer, "optimizer", OPTIMIZERS),
                    record_every=check_int(max(1, steps // DEFAULT_RECORDS) if record_every is None else record_every,
                                           "record_every", 1), device=resolve_device(device))
@@ -422,7 +434,8 @@ def train(
         int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split` or, at the preset's
         sizes, :func:`initlib.presets.default_data`. Statistics use the first 300 test examples.
     steps : number of updates (default :data:`STEPS`); 0 records step 0 only.
-    lr : learning rate.  batch : examples per update (Glorot & Bengio: 10).
+    lr : learning rate, or (plain and momentum SGD) a list with one rate per member: a rate sweep
+        is an ensemble too. batch : examples per update (Glorot & Bengio: 10).
     optimizer : ``"sgd"`` (plain), ``"momentum"`` (SGD with momentum 0.9) or ``"adam"``.
     seed : draws the weights (a CPU generator, so every device starts from the same net) and
         the order of the examples. Same seed, same arguments, same CPU: same result. A list of E
@@ -440,9 +453,10 @@ def train(
     Returns a :class:`TrainResult` (a list of them for an ensemble).
     """
     c = _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs)
-    runs = ensembles.members(seed, **init_kwargs)
+    runs = ensembles.members(seed, lr=c["lr"], **init_kwargs)
     members = len(runs) if runs is not None else 0
-    runs = runs or [(check_int(seed, "seed", 0), init_kwargs)]
+    runs = runs or [(check_int(seed, "seed", 0), dict(init_kwargs, lr=c["lr"]))]
+    rates = [kwargs.pop("lr") for _, kwargs in runs]
     if members and c["given"] is not None:
         raise ValueError("an ensemble (seed=[...] or list-valued init keywords) needs widths, not a module")
     if bias_std is not None:
@@ -455,7 +469,9 @@ def train(
     stats = (x_test[:STATS_EXAMPLES], y_test[:STATS_EXAMPLES])
     if members:
         stats = (stats[0].expand(members, *stats[0].shape), stats[1].expand(members, len(stats[1])))
-    opt = _optimizer(c["optimizer"], list(model.parameters()), c["lr"])
+    top = max(rates)
+    opt = _optimizer(c["optimizer"], list(model.parameters()), top)
+    loss_scale = torch.tensor([r / top for r in rates], device=dev) if members else None
     pending, stops, diverged = [], [None] * len(runs), [False] * len(runs)
 
     def record(step: int) -> None:  # records stay on the device until the one transfer at the end
@@ -480,7 +496,7 @@ def train(
         member_losses = _nll(model(x_train[idx]), y_train[idx]) if not members else _member_nll(
             model(x_train[idx]), y_train[idx])
         opt.zero_grad(set_to_none=True)
-        member_losses.sum().backward()
+        (member_losses.sum() if loss_scale is None else (member_losses * loss_scale).sum()).backward()
         opt.step()
         if bar is not None:
             bar.update(1)
@@ -496,8 +512,8 @@ def train(
         bar.close()
     stops = [len(pending) - 1 if s is None else s for s in stops]
     meta = dict(device=str(dev), widths=c["widths"], activation=activation, init=init_name,
-                optimizer=c["optimizer"], lr=c["lr"], batch=c["batch"], n_train=len(x_train), n_test=len(x_test))
-    results = _results(meta, runs, pending, stops, diverged, members)
+                optimizer=c["optimizer"], batch=c["batch"], n_train=len(x_train), n_test=len(x_test))
+    results = _results(meta, runs, rates, pending, stops, diverged, members)
     return results if members else results[0]
 
 

