@@ -9,7 +9,7 @@ from torch import nn
 
 import initlib
 from initlib import data as datasets
-from initlib import results
+from initlib import results, trainability
 from reproductions import SCRIPTS, glorot_table1, he_fig3, trainable_depth
 
 
@@ -83,13 +83,26 @@ def test_glorot_table1_starts_are_one_ensemble_with_eq1_and_eq16_variances():
         assert normalized[layer] == pytest.approx(2 / (n_in + n_out), rel=0.1)
 
 
-def test_trainable_depth_grid_and_theory(stored):
+def test_trainable_depth_grid_rates_limits_and_theory(stored):
     d = stored["trainable_depth"].data
     preset = trainable_depth.PRESETS["quick"]
     assert d["sigma_w2"] == preset["sigma_w2"] and d["depths"] == preset["depths"]
-    for table in (d["train_accuracy"], d["test_accuracy"]):
+    assert d["dataset"].startswith("MNIST") and d["n_train"] + d["n_valid"] == 4000
+    for table in (d["train_accuracy"], d["valid_accuracy"]):
         assert len(table) == len(d["depths"]) and all(len(row) == len(d["sigma_w2"]) for row in table)
         assert all(0 <= a <= 1 for row in table for a in row)
+    # each depth's rate is the one of its c / depth^2 grid with the best mean validation accuracy
+    for k, depth in enumerate(d["depths"]):
+        grid = [c / depth**2 for c in preset["lr_over_depth2"]]
+        mean_valid = [sum(row[j] for row in d["all_valid_accuracy"][k]) for j in range(len(grid))]
+        assert d["lr"][k] == grid[mean_valid.index(max(mean_valid))]
+        assert [row[grid.index(d["lr"][k])] for row in d["all_train_accuracy"][k]] == d["train_accuracy"][k]
+    # the stored limits are initlib.trainability's rule applied to the stored accuracies
+    for k in range(len(d["sigma_w2"])):
+        column = [row[k] for row in d["train_accuracy"]]
+        limit = trainability.depth_limit(d["depths"], column, d["threshold"])
+        assert d["depth_limit"][k] == (None if math.isinf(limit) else limit)
+    assert len(d["depth_limit_by_step"]) == len(d["steps"]) and d["depth_limit_by_step"][-1] == d["depth_limit"]
     # xi_c grows towards the critical sigma_w^2 (1.761 at sigma_b^2 = 0.05) from both sides
     assert d["critical_sigma_w2"] == pytest.approx(1.761, abs=1e-3)
     low, near, high = d["xi_c"]
