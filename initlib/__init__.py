@@ -12,6 +12,7 @@ checks, and add the variance-scaling rule of Keras and JAX::
 from . import activations, schemes, symbolic
 from .devices import device
 from . import theory
+from .hooks import Hooks, hooks
 from .probe import ProbeResult, probe
 from .propagation import Propagation, propagate
 from . import data
@@ -67,4 +68,5 @@ __all__ = [
     "use_fans", "demos", "residual_init_", "results",
     "activations", "probe", "schemes",
     "LSUVReport", "lsuv_",
+    "Hooks", "hooks",
 ]

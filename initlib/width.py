@@ -44,7 +44,8 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_int, check_positive
-from .probe import Site, Tally, _hooks, second_moment
+from .hooks import hooks
+from .probe import Site, Tally, attach, second_moment
 from .schemes import get_scheme
 
 PARAMETRIZATIONS = ("sp", "mup")
@@ -239,12 +240,9 @@ def _mean_squares(model: nn.Module, names: list, run: Callable) -> tuple[dict, o
         raise ValueError(f"at names modules the model does not have: {unknown}; it has {list(named)[:20]}")
     sites = [Site(n, named[n], lambda y: {"ms": second_moment(y)}, lambda g: {}) for n in names]
     tally = Tally()
-    handles = _hooks(sites, tally)
-    try:
+    with hooks() as h:
+        attach(h, sites, tally)
         value = run()
-    finally:
-        for h in handles:
-            h.remove()
     rows = {}
     for row in tally.finish():
         rows.setdefault(row["name"], row["ms"])
