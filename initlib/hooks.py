@@ -32,9 +32,11 @@ class Hooks:
     def __init__(self):
         self.handles: list = []
 
-    def forward(self, module: nn.Module, fn: Callable, *, prepend: bool = False):
-        """``fn(module, args, output)`` after every call of ``module`` (``torch``'s forward hook)."""
-        return self._keep(module.register_forward_hook(fn, prepend=prepend))
+    def forward(self, module: nn.Module, fn: Callable, *, prepend: bool = False, with_kwargs: bool = False):
+        """``fn(module, args, output)`` after every call of ``module`` (``torch``'s forward hook;
+        ``fn(module, args, kwargs, output)`` with ``with_kwargs``); what ``fn`` returns, if not
+        None, replaces the output."""
+        return self._keep(module.register_forward_hook(fn, prepend=prepend, with_kwargs=with_kwargs))
 
     def pre(self, module: nn.Module, fn: Callable):
         """``fn(module, args)`` before every call of ``module``."""
