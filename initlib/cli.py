@@ -180,6 +180,24 @@ def _add_probe(sub) -> None:
                                    "and of its weights' gradient.")
     pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
     pr.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
+    _input_options(pr)
+
+
+def _parse_shape(text: str) -> tuple:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers like 8,3,32,32; got {text!r}") from None
+    if min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers like 8,3,32,32; got {text!r}")
+    return shape
+
+
+def _input_options(parser) -> None:
+    parser.add_argument("--input-shape", type=_parse_shape, metavar="N,...",
+                        help="feed a standard-normal batch of this shape (for a factory that returns no inputs)")
+    parser.add_argument("--tokens", type=_positive_int, metavar="V",
+                        help="with --input-shape: token ids in [0, V) instead of normal values")
 
 
 def _widths(args, parser, preset, train: bool) -> list[int]:
@@ -295,17 +313,34 @@ def _run_audit(args, parser, preset) -> None:
     print(report.to_json() if args.json else report)
 
 
-def _run_probe(args, parser, preset) -> None:
-    from .demos import build
-    from .probe import probe
+def _model_and_inputs(args):
+    """The SPEC's model and its inputs: the factory's, or a batch of ``--input-shape`` (``--tokens``)."""
+    from .demos import build, random_inputs
     model, inputs = build(args.spec, args.kwargs, seed=args.seed)
+    if args.input_shape is not None:
+        inputs = random_inputs(args.input_shape, args.tokens, args.seed)
+    elif args.tokens is not None:
+        raise ValueError("--tokens needs --input-shape (e.g. --input-shape 8,32 --tokens 1000)")
     if inputs is None:
-        raise ValueError(f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs)")
+        raise ValueError(f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs), "
+                         "or give --input-shape (and --tokens for token ids)")
+    return model, inputs
+
+
+def _input_shapes(inputs) -> str:
+    import torch
+    inputs = (inputs,) if isinstance(inputs, torch.Tensor) else inputs
+    return ", ".join(str(tuple(t.shape)) for t in inputs if isinstance(t, torch.Tensor))
+
+
+def _run_probe(args, parser, preset) -> None:
+    from .probe import probe
+    model, inputs = _model_and_inputs(args)
     result = probe(model, inputs, hist_bins=args.hist_bins, seed=args.seed)
     if args.json:
         print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **result.to_dict()}))
     else:
-        print(f"{args.spec} ({type(model).__name__}), inputs of shape {tuple(inputs.shape)}, seed {args.seed}")
+        print(f"{args.spec} ({type(model).__name__}), inputs of shape {_input_shapes(inputs)}, seed {args.seed}")
         print(_table(result.rows, PROBE_COLUMNS))
     if args.plot:
         import matplotlib

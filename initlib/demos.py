@@ -125,6 +125,23 @@ def _import_factory(spec: str) -> Callable:
     return factory
 
 
+def random_inputs(shape, tokens: int | None = None, seed: int = 0) -> torch.Tensor:
+    """A batch of the given shape: standard normal, or token ids in [0, tokens) when ``tokens``.
+
+    >>> random_inputs((2, 3), tokens=10).dtype
+    torch.int64
+    """
+    if not isinstance(shape, (tuple, list)) or not shape or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise ValueError(f"input shape must be positive integers like 8,3,32,32; got {shape!r}")
+    gen = torch.Generator().manual_seed(seed)
+    if tokens is None:
+        return torch.randn(*shape, generator=gen)
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+        raise ValueError(f"tokens must be a positive integer (the vocabulary size), got {tokens!r}")
+    return torch.randint(0, tokens, tuple(shape), generator=gen)
+
+
 def build(spec: str, kwargs: dict | None = None, seed: int = 0) -> tuple[nn.Module, torch.Tensor | None]:
     """``(model, inputs)`` for a demo name or a ``package.module:factory`` spec.
 
@@ -146,7 +163,10 @@ def build(spec: str, kwargs: dict | None = None, seed: int = 0) -> tuple[nn.Modu
     bound.apply_defaults()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        made = factory(*bound.args, **bound.kwargs)
+        try:
+            made = factory(*bound.args, **bound.kwargs)
+        except Exception as error:  # noqa: BLE001 -- the factory's own failure, said as bad input
+            raise ValueError(f"spec {spec!r}: the factory raised {type(error).__name__}: {error}") from error
     if isinstance(made, tuple) and len(made) == 2:
         made, inputs_tensor = made
     else:
