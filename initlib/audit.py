@@ -71,8 +71,11 @@ def _candidates(module, name, weight, fans) -> tuple[dict[str, float], dict[str,
         fan_in, fan_out = fans
         laws.update({"glorot_eq1": 1 / (3 * fan_in), "lecun": 1 / fan_in, "glorot": 2 / (fan_in + fan_out),
                      "he": 2 / fan_in, "normal(0,1)": 1.0})
-        if fan_out != fan_in:  # He's eq. (14) mode: torchvision's and timm's ResNets, MobileNets
-            laws["he_fan_out"] = 2 / fan_out
+        # kaiming_normal_(mode="fan_out"), He's eq. (14) as torchvision, timm and transformers draw their
+        # ResNets and MobileNets: torch's fan_out, out * k^2, unthinned by the stride
+        torch_fan_out = _torch_fans(weight)[1] if isinstance(module, WEIGHT_LAYERS) else None
+        if torch_fan_out is not None and torch_fan_out != fan_in:
+            laws["he_fan_out"] = 2 / torch_fan_out
         laws.update({f"normal({std})": std * std for std in FIXED_STDS})
         families.update({"glorot_eq1": "uniform", "normal(0,1)": "normal"})
         families.update({f"normal({std})": "normal" for std in FIXED_STDS})
@@ -286,7 +289,8 @@ def audit(model: nn.Module, *, packed: dict | None = None) -> Audit:
     known law whose E[W^2] the entries' mean square is within 6 standard errors of:
     ``torch_default`` (the module's own reset_parameters), ``glorot_eq1`` (1/(3 fan_in)),
     ``lecun`` (1/fan_in), ``glorot`` (2/(fan_in + fan_out)), ``he`` (2/fan_in), ``he_fan_out``
-    (2/fan_out, listed where fan_out differs from fan_in), ``normal(0,1)``, ``normal(0.02)``,
+    (2/fan_out with torch's fan_out, out * k^2, as ``kaiming_normal_(mode="fan_out")`` draws it;
+    listed where it differs from fan_in), ``normal(0,1)``, ``normal(0.02)``,
     ``zeros``, ``ones``, or None; equal laws are joined by ``" = "``; a law tied to one family of
     draws (torch's uniform defaults, the normal laws) is ruled out when the entries' kurtosis
     E[W^4]/E[W^2]^2 is more than 6 standard errors from that family's), ``distribution`` (the
