@@ -52,6 +52,7 @@ from .modules import Fans, LeftAloneWarning, init_module, module_fans
 from .audit import Audit, audit
 from .residual import residual_init_
 from .lsuv import LSUVReport, lsuv_
+from .doctor import Diagnosis, Verdict, doctor
 from . import demos, results
 from . import width
 
@@ -69,4 +70,5 @@ __all__ = [
     "activations", "probe", "schemes",
     "LSUVReport", "lsuv_",
     "Hooks", "hooks",
+    "Diagnosis", "Verdict", "doctor",
 ]

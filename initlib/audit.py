@@ -15,6 +15,7 @@ variance of the gradient by (Glorot & Bengio eq. 6). Both near 1 is Glorot's ide
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -82,6 +83,30 @@ def _candidates(module, name, weight, fans) -> tuple[dict[str, float], dict[str,
     return laws, families
 
 
+@dataclasses.dataclass
+class _Moments:
+    """What the audit reads off a weight, from one float64 copy: count, sum, E[W^2], E[W^4], std."""
+
+    n: int
+    total: float
+    m2: float
+    m4: float
+    std: float
+    zeros: bool
+    ones: bool
+
+
+def _moments(values: torch.Tensor) -> _Moments:
+    n = values.numel()
+    if n == 0:
+        return _Moments(0, 0.0, math.nan, math.nan, math.nan, False, False)
+    v = values.detach().reshape(-1).double()
+    sq = v * v
+    total, m2 = float(v.sum()), float(sq.mean())
+    ones = total == n and m2 == 1.0 and bool((v == 1).all())
+    return _Moments(n, total, m2, float(sq.square_().mean()), float(v.std(unbiased=False)), m2 == 0.0, ones)
+
+
 def distribution(values: torch.Tensor) -> str | None:
     """The family of draws (``"uniform"``, ``"truncated normal"``, ``"normal"``) whose kurtosis
     E[W^4]/E[W^2]^2 alone is within Z standard errors of the values', or None (too few values to
@@ -91,35 +116,37 @@ def distribution(values: torch.Tensor) -> str | None:
     >>> distribution(torch.rand(256, 256, generator=g) - 0.5), distribution(torch.randn(256, 256, generator=g))
     ('uniform', 'normal')
     """
-    fits = _families(values)
+    return _distribution(_moments(values))
+
+
+def _distribution(stats: _Moments) -> str | None:
+    fits = _families(stats)
     return fits[0] if len(fits) == 1 else None
 
 
-def _families(values: torch.Tensor) -> list[str]:
-    v = values.double().reshape(-1)
-    m2 = float(v.pow(2).mean())
-    if v.numel() < 2 or m2 == 0:
+def _families(stats: _Moments) -> list[str]:
+    if stats.n < 2 or not stats.m2 > 0:
         return list(KURTOSIS)
-    kurtosis = float(v.pow(4).mean()) / (m2 * m2)
-    se = math.sqrt(24 / v.numel())
+    kurtosis = stats.m4 / (stats.m2 * stats.m2)
+    se = math.sqrt(24 / stats.n)
     return [family for family, k in KURTOSIS.items() if abs(kurtosis - k) <= Z * se]
 
 
-def _match(values: torch.Tensor, laws: dict[str, float], families: dict[str, str] | None = None) -> str | None:
+def _match(stats: _Moments, laws: dict[str, float], families: dict[str, str] | None = None) -> str | None:
     """The law (or equal laws, joined by ' = ') whose E[W^2] the values' mean square is within Z s.e.
     of, among those whose family of draws (``families``) the values' kurtosis does not rule out."""
-    if values.numel() == 0:
+    if stats.n == 0:
         return None
-    if bool((values == 0).all()):
+    if stats.zeros:
         return "zeros"
-    if bool((values == 1).all()):
+    if stats.ones:
         return "ones"
-    m2 = float(values.double().pow(2).mean())
-    tolerance = min(MAX_TOLERANCE, Z * math.sqrt(2 / values.numel()))
+    m2 = stats.m2
+    tolerance = min(MAX_TOLERANCE, Z * math.sqrt(2 / stats.n))
     distance = {law: abs(math.log(m2 / v)) for law, v in laws.items() if v > 0}
     close = {law: d for law, d in distance.items() if abs(m2 / laws[law] - 1) <= tolerance}
     if families and close:
-        fits = _families(values)
+        fits = _families(stats)
         close = {law: d for law, d in close.items() if law not in families or families[law] in fits}
     if not close:
         return None
@@ -182,18 +209,18 @@ def _chunk_labels(module: nn.Module, name: str, chunks: int) -> list[str]:
     return [f"[{c}]" for c in range(chunks)]
 
 
-def _row(full, module, name, param, values, fans) -> dict:
-    """The row of ``values`` (``param`` itself, or one chunk of it)."""
+def _row(full, module, name, param, values, fans, stats: _Moments) -> dict:
+    """The row of ``values`` (``param`` itself, or one chunk of it), whose moments are ``stats``."""
     laws, families = _candidates(module, name, param, fans) if not isinstance(module, NORMS) else ({}, {})
-    matches = _match(values, laws, families)
-    m2 = float(values.double().pow(2).mean()) if values.numel() else math.nan
+    matches = _match(stats, laws, families)
+    m2 = stats.m2
     return {
         "name": full, "module": type(module).__name__, "shape": list(values.shape),
         "fan_in": None if fans is None else fans[0], "fan_out": None if fans is None else fans[1],
-        "std": float(values.double().std(unbiased=False)) if values.numel() else math.nan,
+        "std": stats.std,
         "forward_factor": None if fans is None else fans[0] * m2,
         "backward_factor": None if fans is None else fans[1] * m2,
-        "matches": matches, "distribution": distribution(values) if fans is not None else None, "notes": [],
+        "matches": matches, "distribution": _distribution(stats) if fans is not None else None, "notes": [],
     }
 
 
@@ -210,11 +237,12 @@ def _param_rows(prefix: str, module: nn.Module, fans: dict, seen: set, users: di
         view = values.t() if own is not None and own.transposed else values
         parts = [(view[a:b], f) for a, b, f in own.blocks(view.shape[0])] if chunks > 1 else [(view, own)]
         for label, (part, part_fans) in zip(_chunk_labels(module, name, chunks), parts):
-            row = _row(full + label, module, name, values, part, part_fans)
+            stats = _moments(part)
+            row = _row(full + label, module, name, values, part, part_fans, stats)
             row["notes"] = _trap_notes(module, name, values, own, row["matches"])
             if len(users.get(id(param), ())) > 1:
-                row["notes"].append(_tied_note(users[id(param)], fans, float(part.double().pow(2).mean())))
-            rows.append((row, part))
+                row["notes"].append(_tied_note(users[id(param)], fans, stats.m2))
+            rows.append((row, (part, stats)))
     return rows
 
 
@@ -229,15 +257,15 @@ def _tied_note(group: list, fans: dict, m2: float) -> str:
             "(init_module: tied='readout' by default)")
 
 
-def _identical_notes(rows: list[dict], tensors: list[torch.Tensor]) -> None:
+def _identical_notes(rows: list[dict], parts: list[tuple]) -> None:
     """Flag weights equal entry for entry to an earlier one (nn.TransformerEncoder deep-copies its layer)."""
     first: dict[tuple, int] = {}
-    for i, (row, t) in enumerate(zip(rows, tensors)):
+    for i, (row, (t, stats)) in enumerate(zip(rows, parts)):
         if row["fan_in"] is None or row["matches"] in ("zeros", "ones") or t.numel() < 2:
             continue
-        key = (tuple(t.shape), float(t.double().sum()), float(t.double().pow(2).sum()))
+        key = (tuple(t.shape), stats.total, stats.m2)
         j = first.setdefault(key, i)
-        if j != i and torch.equal(tensors[j], t):
+        if j != i and torch.equal(parts[j][0], t):
             row["notes"].append(f"identical to {rows[j]['name']}: the copies start equal (nn.TransformerEncoder "
                                 f"deep-copies one layer), so they get the same updates until the data separates them")
 

@@ -21,6 +21,11 @@ resnet, transformer, lstm) or ``package.module:factory``::
 
     python -m initlib probe resnet --kwargs '{"blocks": 20}' --json
 
+``doctor`` diagnoses a model's start (:func:`initlib.doctor`): exit 0 healthy, 1 problems found::
+
+    python -m initlib doctor initlib.demos:transformers_model --kwargs '{"model": "GPT2LMHeadModel"}' \
+        --input-shape 2,32 --tokens 1000
+
 Sizes default to the preset (``--preset quick|paper``; ``quick`` on a CPU, ``paper`` with CUDA).
 Bad flags or values: a message naming the problem, and exit status 2.
 """
@@ -108,7 +113,7 @@ def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_h
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="initlib", description="Measure deep nets at initialization, or train them, from the command line.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe,doctor}")
 
     prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
                           description="One forward and one backward pass through a fresh net (initlib.propagate): "
@@ -140,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
     _audit_parser(sub)
     _add_probe(sub)
+    doc = _model_parser(sub, "doctor", help="is the model's start healthy? verdicts, fixes and their measured effect",
+                        description="Diagnose a model's initialization (initlib.doctor): audit, a probe at "
+                                    "initialization and an extrapolation over depth; each problem with its fix, "
+                                    "measured on a copy. Exit 0 healthy, 1 problems found, 2 bad input.")
+    doc.add_argument("--plot", metavar="FILE.png", help="save the per-module signal plot to this file")
+    _input_options(doc)
     return parser
 
 
@@ -349,7 +360,20 @@ def _run_probe(args, parser, preset) -> None:
         _save(plot_probe(result, title=args.spec), args.plot)
 
 
-RUNS = {"propagate": _run_propagate, "train": _run_train, "probe": _run_probe, "audit": _run_audit}
+def _run_doctor(args, parser, preset) -> int:
+    from .doctor import doctor
+    model, inputs = _model_and_inputs(args)
+    report = doctor(model, inputs, seed=args.seed)
+    print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **report.to_dict()}) if args.json else report)
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        _save(report.plot(), args.plot)
+    return 0 if report.healthy else 1
+
+
+RUNS = {"propagate": _run_propagate, "train": _run_train, "probe": _run_probe, "audit": _run_audit,
+        "doctor": _run_doctor}
 
 
 def main(argv=None) -> int:
@@ -359,8 +383,8 @@ def main(argv=None) -> int:
     from .presets import preset as get_preset
     try:
         preset = get_preset(getattr(args, "preset", None))
-        RUNS[args.command](args, sub, preset)
+        code = RUNS[args.command](args, sub, preset)
     except (ValueError, TypeError) as err:
         # argparse's own convention for a bad value: usage, the message, exit status 2
         sub.error(str(err))
-    return 0
+    return code or 0

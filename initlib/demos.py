@@ -98,6 +98,42 @@ def lstm(features: int = 16, hidden: int = 32, layers: int = 2, classes: int = 1
     )
 
 
+def import_transformers():
+    """``transformers``, imported without a torchvision that cannot load.
+
+    PyPI's torchvision wheel is a CUDA build whose ops fail next to a CPU torch, and transformers
+    imports torchvision whenever it is installed; its language and vision models need none of it.
+    A torchvision whose import fails is therefore hidden (``sys.modules["torchvision"] = None``)."""
+    import sys
+    if "torchvision" not in sys.modules:
+        try:
+            importlib.import_module("torchvision")
+        except Exception:  # noqa: BLE001 -- any failure: transformers must not try it again
+            for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+                del sys.modules[name]
+            sys.modules["torchvision"] = None
+    try:
+        return importlib.import_module("transformers")
+    except ImportError as error:
+        raise ValueError(f"transformers is not installed ({error}); pip install transformers") from error
+
+
+def transformers_model(model: str, config: dict | None = None) -> nn.Module:
+    """A transformers model class by name, built from its config class with ``config`` (no
+    download): ``transformers_model("GPT2LMHeadModel", {"n_layer": 12})``; in eval mode.
+
+    For the command line: ``python -m initlib doctor initlib.demos:transformers_model --kwargs
+    '{"model": "GPT2LMHeadModel", "config": {"n_layer": 4}}' --input-shape 2,32 --tokens 1000``.
+    """
+    T = import_transformers()
+    cls = getattr(T, model, None) if isinstance(model, str) else None
+    if cls is None or not hasattr(cls, "config_class"):
+        raise ValueError(f"model must name a transformers model class, like 'GPT2LMHeadModel'; got {model!r}")
+    if config is not None and not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of the config class's fields, got {type(config).__name__}")
+    return cls(cls.config_class(**(config or {}))).eval()
+
+
 Inputs = Callable[[dict, torch.Generator], torch.Tensor]
 
 # name: (factory, its inputs from the factory's bound arguments and a generator)

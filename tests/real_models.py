@@ -2,31 +2,18 @@
 
 PyPI's torchvision wheel, which ``mup`` pulls in, is a CUDA build whose ops do not load next to
 the CPU torch, and transformers imports torchvision whenever it finds it installed. None of the
-models below needs it, so a torchvision that cannot be imported is hidden from transformers.
+models below needs it, so :func:`initlib.demos.import_transformers` hides a torchvision that cannot
+be imported.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import torch
 
 
-def _hide_broken_torchvision() -> None:
-    if "torchvision" in sys.modules:
-        return
-    try:
-        importlib.import_module("torchvision")
-    except Exception:  # noqa: BLE001 -- any failure: transformers must not try it again
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision"] = None
+from initlib.demos import import_transformers  # noqa: E402
 
-
-_hide_broken_torchvision()
-import transformers as T  # noqa: E402
-
+T = import_transformers()
 T.logging.set_verbosity_error()
 
 VOCAB, SEQ, BATCH, IMAGE = 500, 16, 4, 32
