@@ -3,7 +3,6 @@ without its 1/sqrt(2N) branch scaling; the command line's exit codes."""
 
 import copy
 import json
-import math
 
 import pytest
 import torch
