@@ -53,6 +53,7 @@ from .audit import Audit, audit
 from .residual import residual_init_
 from .lsuv import LSUVReport, lsuv_
 from .doctor import Diagnosis, Verdict, doctor
+from .tied import TiedWeightWarning
 from . import demos, results
 from . import width
 
@@ -70,5 +71,5 @@ __all__ = [
     "activations", "probe", "schemes",
     "LSUVReport", "lsuv_",
     "Hooks", "hooks",
-    "Diagnosis", "Verdict", "doctor",
+    "Diagnosis", "Verdict", "doctor", "TiedWeightWarning",
 ]
