@@ -13,7 +13,9 @@ load hit both. Not a test: timings depend on the machine.
 Two differences show in the numbers. The package fits a model in eval mode (a BatchNorm then
 uses its running statistics), initlib in the mode the model is in, here training mode, where the
 variances are measured afterwards: on the CNN the package's fit does not hold in training mode.
-And initlib stops each forward pass at the layer it measures, the package runs the whole model.
+And initlib fits every layer in one forward pass (a layer is re-run on its input until its output
+variance is within the tolerance, and the pass goes on from there), the package runs the whole
+model once per rescaling.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch import nn
 
 import initlib
 from initlib import demos
-from initlib.residual import WEIGHT_LAYERS
+from initlib.modules import WEIGHT_LAYERS
 
 
 def tanh_mlp(depth=20, width=256):

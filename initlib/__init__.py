@@ -12,6 +12,7 @@ checks, and add the variance-scaling rule of Keras and JAX::
 from . import activations, schemes, symbolic
 from .devices import device
 from . import theory
+from .hooks import Hooks, hooks
 from .probe import ProbeResult, probe
 from .propagation import Propagation, propagate
 from . import data
@@ -51,6 +52,8 @@ from .modules import Fans, LeftAloneWarning, init_module, module_fans
 from .audit import Audit, audit
 from .residual import residual_init_
 from .lsuv import LSUVReport, lsuv_
+from .doctor import Diagnosis, Verdict, doctor
+from .tied import TiedWeightWarning
 from . import demos, results
 from . import width
 
@@ -67,4 +70,6 @@ __all__ = [
     "use_fans", "demos", "residual_init_", "results",
     "activations", "probe", "schemes",
     "LSUVReport", "lsuv_",
+    "Hooks", "hooks",
+    "Diagnosis", "Verdict", "doctor", "TiedWeightWarning",
 ]

@@ -21,6 +21,11 @@ resnet, transformer, lstm) or ``package.module:factory``::
 
     python -m initlib probe resnet --kwargs '{"blocks": 20}' --json
 
+``doctor`` diagnoses a model's start (:func:`initlib.doctor`): exit 0 healthy, 1 problems found::
+
+    python -m initlib doctor initlib.demos:transformers_model --kwargs '{"model": "GPT2LMHeadModel"}' \
+        --input-shape 2,32 --tokens 1000
+
 Sizes default to the preset (``--preset quick|paper``; ``quick`` on a CPU, ``paper`` with CUDA).
 Bad flags or values: a message naming the problem, and exit status 2.
 """
@@ -108,7 +113,7 @@ def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_h
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="initlib", description="Measure deep nets at initialization, or train them, from the command line.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe,doctor}")
 
     prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
                           description="One forward and one backward pass through a fresh net (initlib.propagate): "
@@ -140,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
     _audit_parser(sub)
     _add_probe(sub)
+    doc = _model_parser(sub, "doctor", help="is the model's start healthy? verdicts, fixes and their measured effect",
+                        description="Diagnose a model's initialization (initlib.doctor): audit, a probe at "
+                                    "initialization and an extrapolation over depth; each problem with its fix, "
+                                    "measured on a copy. Exit 0 healthy, 1 problems found, 2 bad input.")
+    doc.add_argument("--plot", metavar="FILE.png", help="save the per-module signal plot to this file")
+    _input_options(doc)
     return parser
 
 
@@ -180,6 +191,24 @@ def _add_probe(sub) -> None:
                                    "and of its weights' gradient.")
     pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
     pr.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
+    _input_options(pr)
+
+
+def _parse_shape(text: str) -> tuple:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers like 8,3,32,32; got {text!r}") from None
+    if min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers like 8,3,32,32; got {text!r}")
+    return shape
+
+
+def _input_options(parser) -> None:
+    parser.add_argument("--input-shape", type=_parse_shape, metavar="N,...",
+                        help="feed a standard-normal batch of this shape (for a factory that returns no inputs)")
+    parser.add_argument("--tokens", type=_positive_int, metavar="V",
+                        help="with --input-shape: token ids in [0, V) instead of normal values")
 
 
 def _widths(args, parser, preset, train: bool) -> list[int]:
@@ -295,17 +324,34 @@ def _run_audit(args, parser, preset) -> None:
     print(report.to_json() if args.json else report)
 
 
-def _run_probe(args, parser, preset) -> None:
-    from .demos import build
-    from .probe import probe
+def _model_and_inputs(args):
+    """The SPEC's model and its inputs: the factory's, or a batch of ``--input-shape`` (``--tokens``)."""
+    from .demos import build, random_inputs
     model, inputs = build(args.spec, args.kwargs, seed=args.seed)
+    if args.input_shape is not None:
+        inputs = random_inputs(args.input_shape, args.tokens, args.seed)
+    elif args.tokens is not None:
+        raise ValueError("--tokens needs --input-shape (e.g. --input-shape 8,32 --tokens 1000)")
     if inputs is None:
-        raise ValueError(f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs)")
+        raise ValueError(f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs), "
+                         "or give --input-shape (and --tokens for token ids)")
+    return model, inputs
+
+
+def _input_shapes(inputs) -> str:
+    import torch
+    inputs = (inputs,) if isinstance(inputs, torch.Tensor) else inputs
+    return ", ".join(str(tuple(t.shape)) for t in inputs if isinstance(t, torch.Tensor))
+
+
+def _run_probe(args, parser, preset) -> None:
+    from .probe import probe
+    model, inputs = _model_and_inputs(args)
     result = probe(model, inputs, hist_bins=args.hist_bins, seed=args.seed)
     if args.json:
         print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **result.to_dict()}))
     else:
-        print(f"{args.spec} ({type(model).__name__}), inputs of shape {tuple(inputs.shape)}, seed {args.seed}")
+        print(f"{args.spec} ({type(model).__name__}), inputs of shape {_input_shapes(inputs)}, seed {args.seed}")
         print(_table(result.rows, PROBE_COLUMNS))
     if args.plot:
         import matplotlib
@@ -314,7 +360,20 @@ def _run_probe(args, parser, preset) -> None:
         _save(plot_probe(result, title=args.spec), args.plot)
 
 
-RUNS = {"propagate": _run_propagate, "train": _run_train, "probe": _run_probe, "audit": _run_audit}
+def _run_doctor(args, parser, preset) -> int:
+    from .doctor import doctor
+    model, inputs = _model_and_inputs(args)
+    report = doctor(model, inputs, seed=args.seed)
+    print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **report.to_dict()}) if args.json else report)
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        _save(report.plot(), args.plot)
+    return 0 if report.healthy else 1
+
+
+RUNS = {"propagate": _run_propagate, "train": _run_train, "probe": _run_probe, "audit": _run_audit,
+        "doctor": _run_doctor}
 
 
 def main(argv=None) -> int:
@@ -324,8 +383,8 @@ def main(argv=None) -> int:
     from .presets import preset as get_preset
     try:
         preset = get_preset(getattr(args, "preset", None))
-        RUNS[args.command](args, sub, preset)
+        code = RUNS[args.command](args, sub, preset)
     except (ValueError, TypeError) as err:
         # argparse's own convention for a bad value: usage, the message, exit status 2
         sub.error(str(err))
-    return 0
+    return code or 0

@@ -98,6 +98,42 @@ def lstm(features: int = 16, hidden: int = 32, layers: int = 2, classes: int = 1
     )
 
 
+def import_transformers():
+    """``transformers``, imported without a torchvision that cannot load.
+
+    PyPI's torchvision wheel is a CUDA build whose ops fail next to a CPU torch, and transformers
+    imports torchvision whenever it is installed; its language and vision models need none of it.
+    A torchvision whose import fails is therefore hidden (``sys.modules["torchvision"] = None``)."""
+    import sys
+    if "torchvision" not in sys.modules:
+        try:
+            importlib.import_module("torchvision")
+        except Exception:  # noqa: BLE001 -- any failure: transformers must not try it again
+            for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+                del sys.modules[name]
+            sys.modules["torchvision"] = None
+    try:
+        return importlib.import_module("transformers")
+    except ImportError as error:
+        raise ValueError(f"transformers is not installed ({error}); pip install transformers") from error
+
+
+def transformers_model(model: str, config: dict | None = None) -> nn.Module:
+    """A transformers model class by name, built from its config class with ``config`` (no
+    download): ``transformers_model("GPT2LMHeadModel", {"n_layer": 12})``; in eval mode.
+
+    For the command line: ``python -m initlib doctor initlib.demos:transformers_model --kwargs
+    '{"model": "GPT2LMHeadModel", "config": {"n_layer": 4}}' --input-shape 2,32 --tokens 1000``.
+    """
+    T = import_transformers()
+    cls = getattr(T, model, None) if isinstance(model, str) else None
+    if cls is None or not hasattr(cls, "config_class"):
+        raise ValueError(f"model must name a transformers model class, like 'GPT2LMHeadModel'; got {model!r}")
+    if config is not None and not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of the config class's fields, got {type(config).__name__}")
+    return cls(cls.config_class(**(config or {}))).eval()
+
+
 Inputs = Callable[[dict, torch.Generator], torch.Tensor]
 
 # name: (factory, its inputs from the factory's bound arguments and a generator)
@@ -125,6 +161,23 @@ def _import_factory(spec: str) -> Callable:
     return factory
 
 
+def random_inputs(shape, tokens: int | None = None, seed: int = 0) -> torch.Tensor:
+    """A batch of the given shape: standard normal, or token ids in [0, tokens) when ``tokens``.
+
+    >>> random_inputs((2, 3), tokens=10).dtype
+    torch.int64
+    """
+    if not isinstance(shape, (tuple, list)) or not shape or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise ValueError(f"input shape must be positive integers like 8,3,32,32; got {shape!r}")
+    gen = torch.Generator().manual_seed(seed)
+    if tokens is None:
+        return torch.randn(*shape, generator=gen)
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+        raise ValueError(f"tokens must be a positive integer (the vocabulary size), got {tokens!r}")
+    return torch.randint(0, tokens, tuple(shape), generator=gen)
+
+
 def build(spec: str, kwargs: dict | None = None, seed: int = 0) -> tuple[nn.Module, torch.Tensor | None]:
     """``(model, inputs)`` for a demo name or a ``package.module:factory`` spec.
 
@@ -146,7 +199,10 @@ def build(spec: str, kwargs: dict | None = None, seed: int = 0) -> tuple[nn.Modu
     bound.apply_defaults()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        made = factory(*bound.args, **bound.kwargs)
+        try:
+            made = factory(*bound.args, **bound.kwargs)
+        except Exception as error:  # noqa: BLE001 -- the factory's own failure, said as bad input
+            raise ValueError(f"spec {spec!r}: the factory raised {type(error).__name__}: {error}") from error
     if isinstance(made, tuple) and len(made) == 2:
         made, inputs_tensor = made
     else:

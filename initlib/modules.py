@@ -35,7 +35,9 @@ from torch import nn
 
 from ._checks import InitTypeError, check_choice, check_real
 from .fans import use_fans
+from .packed import blocks, check_packed
 from .schemes import get_scheme
+from .tied import TiedWeightWarning, check_tied, chosen, tied_groups
 
 # The layers whose weight is one dense map with fans (a Linear, or a convolution of any dimension).
 WEIGHT_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
@@ -43,21 +45,52 @@ WEIGHT_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
 BIAS_POLICIES = ("zeros", "torch")
 LEFT_ALONE_POLICIES = ("warn", "raise")
 RNN_GATES = {"LSTM": "ifgo", "GRU": "rzn", "RNN_TANH": "h", "RNN_RELU": "h"}
-NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+# torch's affine norms, whose own defaults are scale 1 and shift 0. Other libraries' norms are not
+# included by name: Gemma's RMSNorm, for one, multiplies by (1 + weight) and starts its weight at 0.
+NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
+def is_hf_conv1d(module: nn.Module) -> bool:
+    """transformers' ``Conv1D`` (GPT-2's layers): a Linear whose weight is stored (in, out), y = x W + b."""
+    weight = getattr(module, "weight", None)
+    return (type(module).__name__ == "Conv1D" and isinstance(weight, torch.Tensor) and weight.dim() == 2
+            and weight.shape[1] == getattr(module, "nf", None))
+
+
+def is_weight_layer(module: nn.Module) -> bool:
+    """A layer whose ``weight`` is one dense map with fans: Linear, any Conv, transformers' Conv1D."""
+    return isinstance(module, WEIGHT_LAYERS) or is_hf_conv1d(module)
 
 
 class Fans(tuple):
     """``(fan_in, fan_out)`` of one chunk of a weight; ``chunks`` equal chunks along dim 0 share them.
 
+    ``sizes`` (unequal blocks, as grouped-query attention's q, k, v) gives each block's rows; the
+    tuple is then the first block's fans, and :meth:`blocks` each one's. ``transposed``: the weight
+    is stored (in, out) (transformers' Conv1D), so the chunks run along dim 1.
+
     >>> f = Fans(10, 20, chunks=4)
     >>> f == (10, 20), f.fan_in, f.chunks
     (True, 10, 4)
+    >>> [(a, b, tuple(g)) for a, b, g in Fans(8, 8, sizes=(8, 2, 2)).blocks(12)]
+    [(0, 8, (8, 8)), (8, 10, (8, 2)), (10, 12, (8, 2))]
     """
 
-    def __new__(cls, fan_in, fan_out, chunks: int = 1):
+    def __new__(cls, fan_in, fan_out, chunks: int = 1, *, sizes: tuple | None = None, transposed: bool = False):
         self = super().__new__(cls, (_exact(fan_in), _exact(fan_out)))
-        self.chunks = chunks
+        self.chunks = len(sizes) if sizes else chunks
+        self.sizes = tuple(sizes) if sizes else None
+        self.transposed = transposed
         return self
+
+    def blocks(self, rows: int) -> list[tuple[int, int, Fans]]:
+        """``(start, stop, fans)`` of each chunk of a weight with ``rows`` rows along the chunked dim."""
+        if self.sizes is None:
+            step = rows // self.chunks
+            return [(c * step, (c + 1) * step, self) for c in range(self.chunks)]
+        scale = self[1] / self.sizes[0]  # a block's fan_out per output row (1 for a Linear)
+        starts = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
+        return [(a, a + n, Fans(self[0], n * scale)) for a, n in zip(starts, self.sizes)]
 
     @property
     def fan_in(self):
@@ -91,10 +124,23 @@ def _conv_fans(module: nn.modules.conv._ConvNd) -> Fans:
     return Fans(per_in * kernel, per_out * kernel / stride)
 
 
-def _own_fans(module: nn.Module) -> dict[str, Fans]:
-    """Fans of the weights a module owns itself (not its children's)."""
+def _packed(fan_in: int, fan_out: int, sizes, transposed: bool = False) -> Fans:
+    if sizes is None:
+        return Fans(fan_in, fan_out, transposed=transposed)
+    if len(set(sizes)) == 1:
+        return Fans(fan_in, sizes[0], chunks=len(sizes), transposed=transposed)
+    return Fans(fan_in, sizes[0], sizes=sizes, transposed=transposed)
+
+
+def _own_fans(module: nn.Module, name: str = "", packed: dict | None = None) -> dict[str, Fans]:
+    """Fans of the weights a module owns itself (not its children's); ``name`` is its full name,
+    for packed projections (:mod:`initlib.packed`)."""
     if isinstance(module, nn.Linear):
-        return {"weight": Fans(module.in_features, module.out_features)}
+        sizes = blocks(name, module.in_features, module.out_features, packed)
+        return {"weight": _packed(module.in_features, module.out_features, sizes)}
+    if is_hf_conv1d(module):  # weight (in, out)
+        n_in, n_out = module.weight.shape
+        return {"weight": _packed(n_in, n_out, blocks(name, n_in, n_out, packed), transposed=True)}
     if isinstance(module, nn.modules.conv._ConvNd):
         return {"weight": _conv_fans(module)}
     if isinstance(module, nn.Embedding):
@@ -118,14 +164,16 @@ def _own_fans(module: nn.Module) -> dict[str, Fans]:
     return {}
 
 
-def module_fans(module: nn.Module) -> dict[str, Fans]:
+def module_fans(module: nn.Module, *, packed: dict | None = None) -> dict[str, Fans]:
     """``{parameter name: (fan_in, fan_out)}`` from the module's own computation, per chunk.
 
     Covers Linear, Conv1d/2d/3d (groups, depthwise), ConvTranspose1d/2d/3d (stride: the average
     fan-in is in_channels/groups * prod(k) / prod(stride)), MultiheadAttention (in_proj per q/k/v
     chunk; out_proj is a Linear), RNN/LSTM/GRU and their cells (per gate, layer and direction:
-    weight_ih (input, hidden), weight_hh (hidden, hidden)) and Embedding (1, embedding_dim),
-    anywhere in ``module``; names are those of ``module.named_parameters()``. Each value is a
+    weight_ih (input, hidden), weight_hh (hidden, hidden)), Embedding (1, embedding_dim) and
+    transformers' Conv1D (weight stored (in, out): ``transposed``), anywhere in ``module``. A
+    Linear or Conv1D named as a packed projection (``qkv``, ``c_attn``, ... with out = 3 in; see
+    :mod:`initlib.packed`, whose patterns ``packed`` adds to) gets fans per block; names are those of ``module.named_parameters()``. Each value is a
     :class:`Fans`: a ``(fan_in, fan_out)`` tuple whose ``chunks`` says how many equal chunks along
     dim 0 it describes. Parameters with no fans (biases, norms, unknown modules) are absent.
 
@@ -136,9 +184,10 @@ def module_fans(module: nn.Module) -> dict[str, Fans]:
     """
     if not isinstance(module, nn.Module):
         raise InitTypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    packed = check_packed(packed)
     fans = {}
     for prefix, sub in module.named_modules():
-        for name, value in _own_fans(sub).items():
+        for name, value in _own_fans(sub, prefix, packed).items():
             if getattr(sub, name, None) is not None:
                 fans[f"{prefix}.{name}" if prefix else name] = value
     return fans
@@ -159,10 +208,10 @@ def _draw_weight(init, fans: Fans, kwargs: dict, padding_idx=None):
     """A fill for a weight: ``init`` chunk by chunk, each chunk seeing the module fans."""
 
     def fill(buffer: torch.Tensor) -> torch.Tensor:
-        rows = buffer.shape[0] // fans.chunks
-        for c in range(fans.chunks):
-            chunk = buffer if fans.chunks == 1 else buffer[c * rows:(c + 1) * rows]
-            with use_fans(chunk, fans):
+        view = buffer.t() if fans.transposed else buffer  # (out, in), as a Linear's
+        for start, stop, own in fans.blocks(view.shape[0]):
+            chunk = view if fans.chunks == 1 else view[start:stop]
+            with use_fans(chunk, own):
                 drawn = init(chunk, **kwargs)
             if drawn is not None and drawn is not chunk:  # a callable may return a new tensor
                 chunk.copy_(drawn)
@@ -179,6 +228,8 @@ def _uniform_bias(bound: float, generator):
 
 def _torch_bias_law(module: nn.Module, name: str, generator, mha_out: set):
     """torch's own reset_parameters law for a bias, or None when the module has no bias rule."""
+    if is_hf_conv1d(module) and name == "bias":  # transformers zeroes Conv1D's bias
+        return torch.Tensor.zero_
     if isinstance(module, WEIGHT_LAYERS) and name == "bias":
         if id(module) in mha_out:  # MultiheadAttention zeroes out_proj.bias
             return torch.Tensor.zero_
@@ -221,28 +272,44 @@ def _plan_param(sub, name, full, fans, init, kwargs, bias, forget_bias, mha_out)
     return _forget(law if bias == "torch" else torch.Tensor.zero_, sub, name, forget_bias)
 
 
-def _plan(module: nn.Module, init, kwargs: dict, bias: str, forget_bias) -> tuple[list, list[str]]:
-    """``([(parameter, fill)], [names left alone])`` over every parameter of ``module``, once each."""
-    fans = module_fans(module)
+def _plan(module: nn.Module, init, kwargs: dict, bias: str, forget_bias, packed=None,
+          tied: str = "readout") -> tuple[list, list[str], list[str]]:
+    """``([(parameter, fill)], [names left alone], [tied lines])`` over every parameter of
+    ``module``, once each; a tied parameter by the rule of the user ``tied`` chooses."""
+    fans = module_fans(module, packed=packed)
     mha_out = {id(m.out_proj) for m in module.modules() if isinstance(m, nn.MultiheadAttention)}
-    plan, left, seen = [], [], set()
+    drawer = {}
+    for group in tied_groups(module):
+        drawer[id(getattr(group[0][1], group[0][2]))] = chosen(group, tied), group
+    plan, left, lines, seen = [], [], [], set()
     for prefix, sub in module.named_modules():
         for name, param in sub.named_parameters(recurse=False):
             if id(param) in seen:  # a tied parameter is drawn once
                 continue
             seen.add(id(param))
             full = f"{prefix}.{name}" if prefix else name
-            fill = _plan_param(sub, name, full, fans, init, kwargs, bias, forget_bias, mha_out)
+            if id(param) in drawer:
+                (full, sub_, name_), group = drawer[id(param)]
+                lines.append(_tied_line(group, full, fans.get(full)))
+            else:
+                sub_, name_ = sub, name
+            fill = _plan_param(sub_, name_, full, fans, init, kwargs, bias, forget_bias, mha_out)
             if fill is None:
                 left.append(full)
             else:
                 plan.append((param, fill))
-    return plan, left
+    return plan, left, lines
+
+
+def _tied_line(group: list, full: str, fans) -> str:
+    names = " = ".join(f"{n} ({type(m).__name__})" for n, m, _ in group)
+    how = f"with {full}'s fans {tuple(fans)}" if fans is not None else f"by {full}'s rule"
+    return f"{names} drawn {how}"
 
 
 def init_module(
     module: nn.Module, scheme="kaiming_normal", *, bias: str = "zeros", forget_bias: float | None = None,
-    left_alone: str = "warn", **kwargs,
+    left_alone: str = "warn", tied: str = "readout", packed: dict | None = None, **kwargs,
 ) -> nn.Module:
     """Initialize every parameter of ``module`` that has a rule, with the fans of its computation.
 
@@ -259,6 +326,12 @@ def init_module(
     forget-gate bias (b_ih's f chunk; b_hh's is 0), as Jozefowicz et al. (2015) recommend 1.
     Norm layers get their defaults (scale 1, shift 0). Every other parameter is left alone and
     named in a :class:`LeftAloneWarning` (``left_alone="raise"``: a ValueError instead).
+
+    Packed projections (``qkv``, ``c_attn``, ...; ``packed`` adds patterns, :mod:`initlib.packed`)
+    are drawn block by block. A parameter held by several modules (a tied embedding and
+    read-out) is drawn once, by the rule of the read-out (``tied="readout"``: the last weight
+    layer among its users), of the first user (``"first"``), or of the user whose parameter name
+    ``tied`` gives, and named in a :class:`initlib.tied.TiedWeightWarning`.
 
     All new values are drawn into copies first: an error anywhere leaves the module unchanged.
 
@@ -277,11 +350,14 @@ def init_module(
     check_choice(left_alone, "left_alone", LEFT_ALONE_POLICIES)
     if forget_bias is not None:
         forget_bias = check_real(forget_bias, "forget_bias")
-    plan, left = _plan(module, init, kwargs, bias, forget_bias)
+    tied = check_tied(tied, module)
+    plan, left, lines = _plan(module, init, kwargs, bias, forget_bias, packed, tied)
     if left and left_alone == "raise":
         raise ValueError(str(LeftAloneWarning(left)))
     if left:
         warnings.warn(LeftAloneWarning(left), stacklevel=2)
+    if lines:
+        warnings.warn(TiedWeightWarning("init_module", lines), stacklevel=2)
     with torch.no_grad():
         drawn = [(param, fill(param.detach().clone())) for param, fill in plan]
         for param, value in drawn:

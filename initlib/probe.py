@@ -35,12 +35,14 @@ import dataclasses
 import functools
 import json
 import math
+from collections.abc import Mapping
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ._checks import check_int
+from .hooks import Hooks, hooks
 
 DEFAULT_RANGE = (-4.0, 4.0)  # four standard deviations of a unit-variance signal
 MAX_HIST_BINS = 10_000
@@ -228,9 +230,13 @@ class Site:
 
 
 def first_tensor(value):
-    """The tensor itself, or the first tensor inside a (nested) tuple or list; None if there is none."""
+    """The tensor itself, or the first tensor inside a (nested) tuple, list or dict (a ``dict``'s or
+    transformers' ``ModelOutput``'s values in their order, so ``logits`` or ``last_hidden_state``);
+    None if there is none."""
     if isinstance(value, torch.Tensor):
         return value
+    if isinstance(value, Mapping):
+        value = list(value.values())
     if isinstance(value, (tuple, list)):
         for item in value:
             found = first_tensor(item)
@@ -239,8 +245,11 @@ def first_tensor(value):
     return None
 
 
-def _hooks(sites: list[Site], tally: Tally) -> list:
-    handles, first_row, pending = [], {}, {}
+def attach(h: Hooks, sites: list[Site], tally: Tally) -> None:
+    """Register the sites' hooks on ``h``: a forward hook per module, a gradient hook on each
+    output, and one post-accumulate hook per weight. A weight shared by several sites (tied
+    embedding and read-out) is hooked once and its gradient, summed over its uses, goes to each."""
+    first_row, pending, owners = {}, {}, {}
 
     def forward_hook(site):
         def hook(module, args, output):
@@ -253,27 +262,29 @@ def _hooks(sites: list[Site], tally: Tally) -> list:
                 first_row[id(site)] = row
                 row.update({"weight_grad_var": None} if site.weights else {})
             if y.requires_grad and site.backward is not None:
-                y.register_hook(lambda g: row.update(site.backward(g)))
+                h.tensor(y, lambda g: row.update(site.backward(g)))
         return hook
 
-    def weight_hook(site):
+    def weight_hook(p):
         def hook(p):
-            # several weights (an LSTM's, an attention's) are pooled: reduce once the last one is in
-            grads = pending.setdefault(id(site), [])
-            grads.append(p.grad)
-            p.grad = None  # free it now; measure() puts back whatever .grad was there before
-            if len(grads) == len(site.weights):
-                del pending[id(site)]  # free the gradients now: the next layer's reuse their memory
-                if id(site) in first_row:
-                    pooled = grads[0] if len(grads) == 1 else torch.cat([g.reshape(-1) for g in grads])
-                    first_row[id(site)].update(site.weight(pooled))
+            grad, p.grad = p.grad, None  # free it now; measure() puts back whatever .grad was there before
+            for site in owners[id(p)]:
+                # several weights (an LSTM's, an attention's) are pooled: reduce once the last one is in
+                grads = pending.setdefault(id(site), [])
+                grads.append(grad)
+                if len(grads) == len(site.weights):
+                    del pending[id(site)]  # free the gradients now: the next layer's reuse their memory
+                    if id(site) in first_row:
+                        pooled = grads[0] if len(grads) == 1 else torch.cat([g.reshape(-1) for g in grads])
+                        first_row[id(site)].update(site.weight(pooled))
         return hook
 
     for site in sites:
-        handles.append(site.module.register_forward_hook(forward_hook(site)))
+        h.forward(site.module, forward_hook(site))
         for p in site.weights:
-            handles.append(p.register_post_accumulate_grad_hook(weight_hook(site)))
-    return handles
+            if id(p) not in owners:
+                h.accumulated(p, weight_hook(p))
+            owners.setdefault(id(p), []).append(site)
 
 
 @contextlib.contextmanager
@@ -309,17 +320,16 @@ def forward_rows(model: nn.Module, inputs: tuple, sites: list[Site], *, stop: bo
     mode are left as they were. :func:`initlib.lsuv_` finds the forward order of the weight
     layers, and each layer's output variance, with it."""
     tally = Tally()
-    handles = _hooks([dataclasses.replace(site, weights=[]) for site in sites], tally)
-    if stop:  # registered after the measuring hooks, so it runs after them
-        handles += [site.module.register_forward_hook(_stop) for site in sites]
-    try:
-        with torch.no_grad(), unchanged(model, []):
-            model(*inputs)
-    except _Stop:
-        pass
-    finally:
-        for h in handles:
-            h.remove()
+    with hooks() as h:
+        attach(h, [dataclasses.replace(site, weights=[]) for site in sites], tally)
+        if stop:  # registered after the measuring hooks, so it runs after them
+            for site in sites:
+                h.forward(site.module, _stop)
+        try:
+            with torch.no_grad(), unchanged(model, []):
+                model(*inputs)
+        except _Stop:
+            pass
     return tally.finish()
 
 
@@ -344,24 +354,34 @@ def measure(model: nn.Module, inputs: tuple, sites: list[Site], *, grad_output=N
     nothing more. ``.grad`` fields, buffers and the mode are left exactly as they were.
     """
     tally = Tally()
-    weights = [p for site in sites for p in site.weights]
+    # each weight once (a tied weight belongs to two sites)
+    weights = list({id(p): p for site in sites for p in site.weights}.values())
     # without a measured weight, ask autograd for every trainable parameter (their .grad is restored)
     targets = weights or [p for p in model.parameters() if p.requires_grad]
-    handles = _hooks(sites, tally)
-    try:
+    with hooks() as h:
+        attach(h, sites, tally)
         with unchanged(model, targets):
             output = model(*inputs)
             y = first_tensor(output)
             if loss is not None:
                 start, grad = loss(output), None
             else:
-                start, grad = y, grad_output if grad_output is not None else draw_grad(y)
-            if start.requires_grad and targets:
+                start, grad = _start(y, output), grad_output if grad_output is not None else draw_grad(y)
+            if isinstance(start, torch.Tensor) and start.requires_grad and targets:
                 torch.autograd.backward(start, grad, inputs=targets)
-    finally:
-        for h in handles:
-            h.remove()
     return (tally.finish() if transfer else tally.rows), y
+
+
+class OutputError(ValueError):
+    """The model's output holds no floating-point tensor to start the backward pass from."""
+
+
+def _start(y, output):
+    if y is None or not y.is_floating_point():
+        kind = type(output).__name__ if y is None else f"{type(output).__name__} whose first tensor is {y.dtype}"
+        raise OutputError(f"the model's output ({kind}) has no floating-point tensor to inject dC/dy at; "
+                          "pass loss=lambda output: <a scalar> to start the backward pass from a loss")
+    return y
 
 
 # --- probe: the public surface for any module -----------------------------------------------------
@@ -448,19 +468,17 @@ def _shapes(args) -> str:
 def _where_it_fails(model: nn.Module, inputs: tuple) -> tuple[str, str, str]:
     """(name, type, input shapes) of the innermost module that raises on ``inputs``: the forward is
     run again, without gradients, with a pre-hook on every module recording who was entered."""
-    stack, handles = [], []
-    for name, module in model.named_modules():
-        handles.append(module.register_forward_pre_hook(
-            lambda m, args, name=name: stack.append((name or "(the model)", type(m).__name__, _shapes(args)))))
-        handles.append(module.register_forward_hook(lambda m, args, out: stack.pop()))
-    try:
-        with torch.no_grad(), unchanged(model, []):
-            model(*inputs)
-    except Exception:  # noqa: BLE001 -- any failure: the stack says where
-        return stack[-1] if stack else ("(the model)", type(model).__name__, _shapes(inputs))
-    finally:
-        for h in handles:
-            h.remove()
+    stack = []
+    with hooks() as h:
+        for name, module in model.named_modules():
+            h.pre(module, lambda m, args, name=name: stack.append((name or "(the model)", type(m).__name__,
+                                                                    _shapes(args))))
+            h.forward(module, lambda m, args, out: stack.pop())
+        try:
+            with torch.no_grad(), unchanged(model, []):
+                model(*inputs)
+        except Exception:  # noqa: BLE001 -- any failure: the stack says where
+            return stack[-1] if stack else ("(the model)", type(model).__name__, _shapes(inputs))
     return "(the model)", type(model).__name__, _shapes(inputs)
 
 
@@ -507,6 +525,8 @@ def probe(model: nn.Module, inputs, *, grad_output=None, loss=None, at=None, his
         torch.manual_seed(seed)
         try:
             rows, y = measure(model, inputs, sites, grad_output=grad_output, loss=loss, draw_grad=draw)
+        except OutputError as error:
+            raise ValueError(f"probe: {error}") from None
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
             raise wrap_failure(model, inputs, error, "probe") from error
     return ProbeResult(rows, edges(hist_bins, bounds))

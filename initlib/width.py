@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -44,12 +45,14 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_int, check_positive
-from .probe import Site, Tally, _hooks, second_moment
+from .hooks import hooks
+from .modules import _draw_weight, is_hf_conv1d, is_weight_layer, module_fans
+from .probe import Site, Tally, attach, second_moment
 from .schemes import get_scheme
+from .tied import TiedWeightWarning, tied_groups
 
 PARAMETRIZATIONS = ("sp", "mup")
 OPTIMIZERS = ("sgd", "adam")
-DRAWN = (nn.Linear, nn.modules.conv._ConvNd)  # layers whose weights are drawn with the scheme
 
 # Sizes of the chapter's width experiments: ``quick`` runs on a laptop CPU in seconds, ``paper``
 # is a GPU-sized sweep (wider, longer, more learning rates). Chosen by initlib.presets' name.
@@ -118,7 +121,7 @@ def _fans(model: nn.Module) -> dict:
             if p.dim() < 2:
                 fans[full] = (0, None)
             else:
-                fans[full] = (1, 0) if isinstance(module, nn.Embedding) else (0, 1)
+                fans[full] = (1, 0) if isinstance(module, nn.Embedding) or is_hf_conv1d(module) else (0, 1)
     return fans
 
 
@@ -188,13 +191,21 @@ def parametrize_(model: nn.Module, base, parametrization: str = "mup", optimizer
     result = plan(model, base, parametrization, optimizer)
     init = get_scheme(scheme)
     scale = {row["name"]: row["init_scale"] for row in result.rows}
-    new = {}
+    canonical = {id(p): name for name, p in result.params.items()}  # a tied tensor has one name
+    fans, new = module_fans(model), {}
     for prefix, module in model.named_modules():
-        if isinstance(module, DRAWN):
-            name = f"{prefix}.weight" if prefix else "weight"
-            new[name] = init(module.weight.detach().clone(), **scheme_kwargs).mul_(scale[name])
+        if is_weight_layer(module):
+            full = f"{prefix}.weight" if prefix else "weight"
+            name = canonical[id(module.weight)]
+            fill = _draw_weight(init, fans[full], scheme_kwargs)
+            new[name] = fill(module.weight.detach().clone()).mul_(scale[name])
             if module.bias is not None:
-                new[name[: -len("weight")] + "bias"] = torch.zeros_like(module.bias)
+                new[canonical[id(module.bias)]] = torch.zeros_like(module.bias)
+    groups = [g for g in tied_groups(model) if any(is_weight_layer(m) for _, m, _ in g)]
+    if groups:
+        lines = [" = ".join(full for full, _, _ in g) + f" drawn as {[f for f, m, _ in g if is_weight_layer(m)][-1]}, "
+                 f"with the role of {canonical[id(getattr(g[0][1], g[0][2]))]}" for g in groups]
+        warnings.warn(TiedWeightWarning("parametrize_", lines), stacklevel=2)
     for name, s in scale.items():
         if name not in new and s != 1.0:
             new[name] = result.params[name].detach() * s
@@ -239,12 +250,9 @@ def _mean_squares(model: nn.Module, names: list, run: Callable) -> tuple[dict, o
         raise ValueError(f"at names modules the model does not have: {unknown}; it has {list(named)[:20]}")
     sites = [Site(n, named[n], lambda y: {"ms": second_moment(y)}, lambda g: {}) for n in names]
     tally = Tally()
-    handles = _hooks(sites, tally)
-    try:
+    with hooks() as h:
+        attach(h, sites, tally)
         value = run()
-    finally:
-        for h in handles:
-            h.remove()
     rows = {}
     for row in tally.finish():
         rows.setdefault(row["name"], row["ms"])

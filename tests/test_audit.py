@@ -14,7 +14,7 @@ import initlib
 from initlib import cli, demos
 from tolerances import assert_variance
 
-KEYS = {"name", "module", "shape", "fan_in", "fan_out", "std", "forward_factor", "backward_factor", "matches", "notes"}
+KEYS = {"name", "module", "shape", "fan_in", "fan_out", "std", "forward_factor", "backward_factor", "matches", "distribution", "notes"}
 
 
 def rows_of(report, start):

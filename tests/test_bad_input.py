@@ -270,3 +270,44 @@ def test_overflow_is_refused_before_any_write():
     # just inside the range is fine, and float64 holds what float32 does not
     assert torch.isfinite(initlib.constant_(sentinel(dtype=torch.float16), 6e4)).all()
     assert torch.isfinite(initlib.normal_(sentinel(dtype=torch.float64), mean=1e300)).all()
+
+
+# --- the module-level entry points: a clear error, never a raw AttributeError or KeyError, and the
+# model unchanged (issue: initlib on real models, item 8) ----------------------------------------
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+
+ENTRY_POINTS = [
+    (lambda m: initlib.init_module(m, packed="qkv"), initlib.InitTypeError, "packed must be a dict"),
+    (lambda m: initlib.init_module(m, packed={"0": 0}), initlib.InitTypeError, r"packed\['0'\] must be a block"),
+    (lambda m: initlib.init_module(m, packed={"0": (4, 3)}), ValueError, r"block sizes \(4, 3\) add up to 7"),
+    (lambda m: initlib.init_module(m, tied=3), initlib.InitTypeError, "tied must be one of 'readout', 'first'"),
+    (lambda m: initlib.init_module(m, tied="lm_head"), ValueError, "the model has none"),
+    (lambda m: initlib.audit(m, packed=[3]), initlib.InitTypeError, "packed must be a dict"),
+    (lambda m: initlib.module_fans(m, packed={"2": 3}), ValueError, "2 outputs, not a multiple of 3 blocks"),
+    (lambda m: initlib.probe(m, {"x": torch.randn(2, 4)}), TypeError, "inputs must be a tensor or a tuple"),
+    (lambda m: initlib.probe(m, torch.randn(2, 4), at="0"), TypeError, "at must be a list of module names"),
+    (lambda m: initlib.probe(m, torch.randn(2, 3)), ValueError, r"module '0' \(Linear\) failed on input"),
+    (lambda m: initlib.lsuv_(m, torch.randn(2, 3)), ValueError, r"module '0' \(Linear\) failed on input"),
+    (lambda m: initlib.lsuv_(m, torch.randn(8, 4), tol=0), ValueError, "tol"),
+    (lambda m: initlib.residual_init_([m], "rezero"), ValueError, "rule must be one of"),
+    (lambda m: initlib.residual_init_(m, "fixup"), ValueError, "branches must be a non-empty list"),
+    (lambda m: initlib.width.parametrize_(m, base=3), TypeError, "base must be an nn.Module or a dict"),
+    (lambda m: initlib.width.parametrize_(m, base=m, parametrization="ntk"), ValueError,
+     "parametrization must be one of"),
+    (lambda m: initlib.doctor(m, "x"), TypeError, "inputs must be a tensor"),
+    (lambda m: initlib.doctor(m, torch.randn(2, 4), seed="0"), ValueError, "seed"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", ENTRY_POINTS)
+def test_module_entry_points_name_the_problem_and_change_nothing(call, error, message):
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(error, match=message) as caught:
+        call(model)
+    assert not isinstance(caught.value, (AttributeError, KeyError))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
