@@ -320,7 +320,8 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> 
     if _is_empty(tensor):
         return tensor
     fan_in, fan_out = fan_in_and_fan_out(tensor)
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    # torch's order, sqrt(3) * (gain * sqrt(2 / n)): in float64 gain * sqrt(6 / n) can differ by an ulp
+    bound = math.sqrt(3.0) * (gain * math.sqrt(2.0 / (fan_in + fan_out)))
     return _uniform_fill(tensor, bound, f"xavier_uniform_ with gain={gain}", generator)
 
 
