@@ -28,8 +28,8 @@ rule converges only like 1/n at a kink, 1e-2 at 96 nodes; the 48-node half-range
 before lost 1e-2 of ``E[f'^2]`` at q = 1000) cannot follow that scale. ``E[f(u_1) f(u_2)]``
 uses polar coordinates, where both kinks are fixed angles: 4 x 64 Gauss-Legendre nodes in the
 angle and the radial rule for ``r exp(-r^2 / 2)`` along each ray. Measured
-(tests/test_meanfield.py): one-dimensional moments within a relative 1e-15 of 30-digit
-``mpmath`` quadrature for q from 1e-6 to 1e8; pair moments within 1e-14 of nested adaptive
+(tests/test_meanfield.py): one-dimensional moments within a relative 2e-15 of 30-digit
+``mpmath`` quadrature for q from 1e-6 to 1e8; pair moments within 1e-13 of nested adaptive
 quadrature (``scipy.integrate``) for q up to 30 and c up to 0.9999 (16 arc nodes left 1.7e-5 at
 q = 30, c -> 1); ReLU's c-map equal to the arc-cosine kernel (Cho & Saul 2009) within 1e-12.
 Fixed points and critical points are then solved to 1e-10. :mod:`initlib.theory` takes its

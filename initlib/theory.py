@@ -30,7 +30,8 @@ Everything an activation contributes is two Gaussian moments at the current vari
   drops.
 * ``method="mean_field"``: the same recursion with the Gaussian moments computed exactly for
   every activation (for tanh, softsign and sigmoid, :func:`initlib.meanfield.gaussian_mean`'s
-  Gauss rule, within a relative 1e-15 for q from 1e-6 to 1e8; the closed forms otherwise) -- the q-map of Poole et al. (2016). It still assumes that pre-activations are
+  Gauss rule, within a relative 2e-15 for q from 1e-6 to 1e8; the closed forms otherwise) --
+  the q-map of Poole et al. (2016). It still assumes that pre-activations are
   Gaussian and independent of the weights of the next layer, which wide layers make true.
 
 >>> pre, grad = predict([256] * 4, [2 / 256] * 3, "relu")
