@@ -264,12 +264,12 @@ BAD_CALLS = [
 
 @pytest.mark.parametrize("call, message", BAD_CALLS)
 def test_bad_input_is_refused_and_changes_nothing(call, message):
-    rules = [arr.copy() for arr in (mf._GL_X, mf._GL_W, mf._ARC_X, mf._ARC_W)]
+    rules = [arr.copy() for arr in (mf._GL_X, mf._GL_W, *(a for rule in mf._ARC_RULES.values() for a in rule))]
     before = mf.depth_scales("tanh", 1.5, 0.05)
     with pytest.raises(ValueError) as error:
         call()
     assert message in str(error.value)
-    after = [mf._GL_X, mf._GL_W, mf._ARC_X, mf._ARC_W]
+    after = [mf._GL_X, mf._GL_W, *(a for rule in mf._ARC_RULES.values() for a in rule)]
     assert all(np.array_equal(a, b) for a, b in zip(rules, after))
     assert mf.depth_scales("tanh", 1.5, 0.05) == before
 
