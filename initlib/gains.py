@@ -47,7 +47,8 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = activations.DEFAULT_NEGATIVE_SLOPE if param is None else check_real(param, "param (the leaky_relu negative slope)")
+        slope = (activations.DEFAULT_NEGATIVE_SLOPE if param is None
+                 else check_real(param, "param (the leaky_relu negative slope)"))
         try:
             return math.sqrt(2.0 / (1 + slope**2))  # torch's expression, so the floats agree
         except OverflowError:  # |slope| > ~1e154: 1 + slope^2 = slope^2 to float precision
