@@ -11,7 +11,9 @@ An :class:`Activation` bundles, for one nonlinearity ``f``:
   ``s ~ N(0, q)`` where one exists (None otherwise: integrate ``scalar``), and ``linear_regime``:
   ``(f(0), f'(0))``, Glorot & Bengio's eq. (4) approximation ``f(s) ~ f(0) + f'(0) s`` for the
   smooth squashing functions;
-* ``symbolic(y, a)``: ``f`` as a SymPy expression (used by :mod:`initlib.symbolic`).
+* ``symbolic(y, a)``: ``f`` as a SymPy expression (used by :mod:`initlib.symbolic`);
+* ``output_range``: the interval ``f`` maps onto where it is bounded ((-1, 1) for tanh and
+  softsign, (0, 1) for sigmoid), None otherwise: the fixed range of a histogram of ``h = f(s)``.
 
 >>> relu = ACTIVATIONS["relu"]
 >>> relu.moments(2.0, 0.0)                  # He et al. eq. (8): E[f^2] = q/2, E[f'^2] = 1/2
@@ -55,6 +57,7 @@ class Activation:
     moments: Callable[[float, float], tuple[float, float] | None]
     symbolic: Callable
     linear_regime: tuple[float, float] | None = None
+    output_range: tuple[float, float] | None = None
 
 
 def _rectifier_moments(q: float, a: float) -> tuple[float, float]:
@@ -92,35 +95,88 @@ def _sympy():
 # SELU' = lambda for h > 0 and h + lambda alpha below (lambda alpha e^s).
 ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation(
-        "linear", lambda s, a: s, lambda a: nn.Identity(), lambda h, a: None, lambda a: 1.0,
-        lambda x, a: x, lambda x, a: 1.0, lambda q, a: (q, 1.0), lambda y, a: y),
+        name="linear",
+        function=lambda s, a: s,
+        module=lambda a: nn.Identity(),
+        derivative=lambda h, a: None,
+        sup_derivative=lambda a: 1.0,
+        scalar=lambda x, a: x,
+        scalar_derivative=lambda x, a: 1.0,
+        moments=lambda q, a: (q, 1.0),
+        symbolic=lambda y, a: y,
+    ),
     Activation(
-        "relu", lambda s, a: torch.relu(s), lambda a: nn.ReLU(), lambda h, a: h.sign(), lambda a: 1.0,
-        lambda x, a: max(x, 0.0), lambda x, a: float(x > 0), _rectifier_moments,
-        lambda y, a: _sympy().Max(0, y)),
+        name="relu",
+        function=lambda s, a: torch.relu(s),
+        module=lambda a: nn.ReLU(),
+        derivative=lambda h, a: h.sign(),
+        sup_derivative=lambda a: 1.0,
+        scalar=lambda x, a: max(x, 0.0),
+        scalar_derivative=lambda x, a: float(x > 0),
+        moments=_rectifier_moments,
+        symbolic=lambda y, a: _sympy().Max(0, y),
+    ),
     Activation(
-        "leaky_relu", lambda s, a: F.leaky_relu(s, a), lambda a: nn.LeakyReLU(a),
-        lambda h, a: h.sign().clamp_(min=0).mul_(1 - a).add_(a), lambda a: 1.0,
-        lambda x, a: x if x > 0 else a * x, lambda x, a: 1.0 if x > 0 else a, _rectifier_moments,
-        lambda y, a: _sympy().Piecewise((y, y > 0), (a * y, True))),
+        name="leaky_relu",
+        function=lambda s, a: F.leaky_relu(s, a),
+        module=lambda a: nn.LeakyReLU(a),
+        derivative=lambda h, a: h.sign().clamp_(min=0).mul_(1 - a).add_(a),
+        sup_derivative=lambda a: 1.0,
+        scalar=lambda x, a: x if x > 0 else a * x,
+        scalar_derivative=lambda x, a: 1.0 if x > 0 else a,
+        moments=_rectifier_moments,
+        symbolic=lambda y, a: _sympy().Piecewise((y, y > 0), (a * y, True)),
+    ),
     Activation(
-        "tanh", lambda s, a: torch.tanh(s), lambda a: nn.Tanh(), lambda h, a: h.square().neg_().add_(1),
-        lambda a: 1.0, lambda x, a: math.tanh(x), lambda x, a: 1 - math.tanh(x) ** 2, lambda q, a: None,
-        lambda y, a: _sympy().tanh(y), (0.0, 1.0)),
+        name="tanh",
+        function=lambda s, a: torch.tanh(s),
+        module=lambda a: nn.Tanh(),
+        derivative=lambda h, a: h.square().neg_().add_(1),
+        sup_derivative=lambda a: 1.0,
+        scalar=lambda x, a: math.tanh(x),
+        scalar_derivative=lambda x, a: 1 - math.tanh(x) ** 2,
+        moments=lambda q, a: None,
+        symbolic=lambda y, a: _sympy().tanh(y),
+        linear_regime=(0.0, 1.0),
+        output_range=(-1.0, 1.0),
+    ),
     Activation(
-        "sigmoid", lambda s, a: torch.sigmoid(s), lambda a: nn.Sigmoid(), lambda h, a: h.square().neg_().add_(h),
-        lambda a: 0.25, lambda x, a: _expit(x), lambda x, a: _expit(x) * (1 - _expit(x)), lambda q, a: None,
-        lambda y, a: 1 / (1 + _sympy().exp(-y)), (0.5, 0.25)),
+        name="sigmoid",
+        function=lambda s, a: torch.sigmoid(s),
+        module=lambda a: nn.Sigmoid(),
+        derivative=lambda h, a: h.square().neg_().add_(h),
+        sup_derivative=lambda a: 0.25,
+        scalar=lambda x, a: _expit(x),
+        scalar_derivative=lambda x, a: _expit(x) * (1 - _expit(x)),
+        moments=lambda q, a: None,
+        symbolic=lambda y, a: 1 / (1 + _sympy().exp(-y)),
+        linear_regime=(0.5, 0.25),
+        output_range=(0.0, 1.0),
+    ),
     Activation(
-        "softsign", lambda s, a: F.softsign(s), lambda a: nn.Softsign(), lambda h, a: (1 - h.abs()).square_(),
-        lambda a: 1.0, lambda x, a: x / (1 + abs(x)), lambda x, a: 1 / (1 + abs(x)) ** 2, lambda q, a: None,
-        lambda y, a: y / (1 + _sympy().Abs(y)), (0.0, 1.0)),
+        name="softsign",
+        function=lambda s, a: F.softsign(s),
+        module=lambda a: nn.Softsign(),
+        derivative=lambda h, a: (1 - h.abs()).square_(),
+        sup_derivative=lambda a: 1.0,
+        scalar=lambda x, a: x / (1 + abs(x)),
+        scalar_derivative=lambda x, a: 1 / (1 + abs(x)) ** 2,
+        moments=lambda q, a: None,
+        symbolic=lambda y, a: y / (1 + _sympy().Abs(y)),
+        linear_regime=(0.0, 1.0),
+        output_range=(-1.0, 1.0),
+    ),
     Activation(
-        "selu", lambda s, a: F.selu(s), lambda a: nn.SELU(),
-        lambda h, a: torch.where(h > 0, SELU_SCALE, h + SELU_SCALE * SELU_ALPHA), lambda a: SELU_SCALE * SELU_ALPHA,
-        lambda x, a: SELU_SCALE * (x if x > 0 else SELU_ALPHA * math.expm1(x)),
-        lambda x, a: SELU_SCALE * (1.0 if x > 0 else SELU_ALPHA * math.exp(x)), _selu_moments,
-        lambda y, a: SELU_SCALE * _sympy().Piecewise((y, y > 0), (SELU_ALPHA * (_sympy().exp(y) - 1), True))),
+        name="selu",
+        function=lambda s, a: F.selu(s),
+        module=lambda a: nn.SELU(),
+        derivative=lambda h, a: torch.where(h > 0, SELU_SCALE, h + SELU_SCALE * SELU_ALPHA),
+        sup_derivative=lambda a: SELU_SCALE * SELU_ALPHA,
+        scalar=lambda x, a: SELU_SCALE * (x if x > 0 else SELU_ALPHA * math.expm1(x)),
+        scalar_derivative=lambda x, a: SELU_SCALE * (1.0 if x > 0 else SELU_ALPHA * math.exp(x)),
+        moments=_selu_moments,
+        symbolic=lambda y, a: SELU_SCALE * _sympy().Piecewise((y, y > 0), (SELU_ALPHA * (_sympy().exp(y) - 1), True)),
+    ),
 )}
 NAMES = tuple(ACTIVATIONS)
 

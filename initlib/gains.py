@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 
 from ._checks import check_choice, check_real
+from . import activations
 
 LINEAR_NONLINEARITIES = (
     "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
 )
 NONLINEARITIES = LINEAR_NONLINEARITIES + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
-DEFAULT_LEAKY_SLOPE = 0.01
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -31,7 +31,8 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     selu                          3/4                          empirical (PyTorch PR 50664)
     ============================  ===========================  ==========================================
 
-    ``param`` is the leaky ReLU's negative slope (default 0.01); other nonlinearities ignore it.
+    ``param`` is the leaky ReLU's negative slope (default
+    :data:`initlib.activations.DEFAULT_NEGATIVE_SLOPE`, torch's 0.01); other nonlinearities ignore it.
 
     >>> calculate_gain("relu")
     1.4142135623730951
@@ -46,7 +47,8 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = DEFAULT_LEAKY_SLOPE if param is None else check_real(param, "param (the leaky_relu negative slope)")
+        slope = (activations.DEFAULT_NEGATIVE_SLOPE if param is None
+                 else check_real(param, "param (the leaky_relu negative slope)"))
         try:
             return math.sqrt(2.0 / (1 + slope**2))  # torch's expression, so the floats agree
         except OverflowError:  # |slope| > ~1e154: 1 + slope^2 = slope^2 to float precision

@@ -101,19 +101,28 @@ def _check_normal_fits(tensor: torch.Tensor, mean: float, std: float, what: str)
     check_fits(tensor, mean - NORMAL_REACH * std, mean + NORMAL_REACH * std, what)
 
 
-def truncated_normal_std(k: float = TRUNCATION) -> float:
-    """Standard deviation of N(0, 1) truncated to [-k, k], from its closed form.
+def truncated_normal_variance(k: float = TRUNCATION) -> float:
+    """Variance of N(0, 1) truncated to [-k, k], from its closed form; initlib's one copy of it.
 
     Var = 1 - 2 k phi(k) / (2 Phi(k) - 1) with phi, Phi the standard normal density and CDF;
-    :func:`initlib.symbolic.truncated_normal_std` derives the same expression by integration.
+    :func:`initlib.symbolic.truncated_normal_variance` derives the same expression by integration.
 
-    >>> round(truncated_normal_std(2.0), 12)
-    0.879625661034
+    >>> round(truncated_normal_variance(2.0), 12)
+    0.77374130355
     """
     k = check_positive(k, "k")
     density = math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
     mass = math.erf(k / math.sqrt(2))  # = 2 Phi(k) - 1
-    return math.sqrt(1 - 2 * k * density / mass)
+    return 1 - 2 * k * density / mass
+
+
+def truncated_normal_std(k: float = TRUNCATION) -> float:
+    """Standard deviation of N(0, 1) truncated to [-k, k]: ``sqrt(truncated_normal_variance(k))``.
+
+    >>> round(truncated_normal_std(2.0), 12)
+    0.879625661034
+    """
+    return math.sqrt(truncated_normal_variance(k))
 
 
 def _standard_normal_cdf(x: float) -> float:
@@ -320,7 +329,8 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> 
     if _is_empty(tensor):
         return tensor
     fan_in, fan_out = fan_in_and_fan_out(tensor)
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    # torch's order, sqrt(3) * (gain * sqrt(2 / n)): in float64 gain * sqrt(6 / n) can differ by an ulp
+    bound = math.sqrt(3.0) * (gain * math.sqrt(2.0 / (fan_in + fan_out)))
     return _uniform_fill(tensor, bound, f"xavier_uniform_ with gain={gain}", generator)
 
 

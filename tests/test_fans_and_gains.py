@@ -63,3 +63,14 @@ def test_use_fans_applies_to_that_tensor_only_and_ends_with_the_block():
 def test_leaky_relu_gain_of_a_huge_slope_is_its_limit(slope):
     # 1 + slope^2 overflows a float past ~1e154; the gain is then sqrt(2) / |slope| to float precision
     assert initlib.calculate_gain("leaky_relu", slope) == pytest.approx(math.sqrt(2) / abs(slope), rel=1e-12)
+
+
+def test_the_leaky_slope_has_one_home(monkeypatch):
+    """calculate_gain's default slope is the activation registry's, torch.nn.LeakyReLU's 0.01."""
+    from initlib import activations, gains
+
+    assert activations.DEFAULT_NEGATIVE_SLOPE == nn.LeakyReLU().negative_slope
+    assert gains.calculate_gain("leaky_relu") == nn.init.calculate_gain("leaky_relu", 0.01)
+    monkeypatch.setattr(activations, "DEFAULT_NEGATIVE_SLOPE", 0.2)
+    assert gains.calculate_gain("leaky_relu") == gains.calculate_gain("leaky_relu", 0.2)
+    assert activations.slope("leaky_relu") == 0.2

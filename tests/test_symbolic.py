@@ -148,6 +148,18 @@ def test_truncated_normal_std():
         assert f(k) == pytest.approx(stats.truncnorm(-k, k).std(), rel=1e-12)
 
 
+def test_the_one_truncated_normal_variance_is_the_derived_one():
+    """initializers.truncated_normal_variance is the closed form; schemes' trunc_normal law reads it."""
+    from initlib import initializers, schemes
+
+    for k in (0.1, 0.5, 1.0, 2.0, 3.0, 8.0):
+        derived = float(S.truncated_normal_variance(k))
+        assert initializers.truncated_normal_variance(k) == pytest.approx(derived, rel=1e-13)
+    for std, bound in ((1.0, 2.0), (0.02, 2.0), (0.5, 0.3)):
+        law = schemes.variance("trunc_normal", 30, 20, std=std, a=-bound, b=bound)
+        assert law == pytest.approx(float(S.trunc_normal_realised_std(std, bound)) ** 2, rel=1e-13)
+
+
 def test_trunc_normal_realised_std_matches_torch_convention():
     assert float(S.trunc_normal_realised_std(1)) == pytest.approx(0.8796256610342398, abs=1e-15)
     assert float(S.trunc_normal_realised_std(0.02)) == pytest.approx(0.02, rel=1e-12)
