@@ -9,7 +9,7 @@ from torch import nn
 
 import initlib
 from initlib import data as datasets
-from initlib import results, trainability
+from initlib import ensembles, results, trainability
 from reproductions import SCRIPTS, glorot_table1, he_fig3, trainable_depth
 
 
@@ -34,53 +34,97 @@ def test_glorot_table1_rows(stored):
     d = stored["glorot_table1"].data
     pairs = [(r["activation"], r["init"]) for r in d["rows"]]
     assert pairs == list(glorot_table1.PAPER)
-    assert d["updates"] == glorot_table1.PRESETS["quick"]["updates"] and d["batch"] == 10
+    assert d["updates"] == glorot_table1.PRESETS["quick"]["updates"] and d["batch"] == 10 and d["online"]
+    assert d["examples_seen"] == 10 * d["updates"]
     for r in d["rows"]:
         assert 0 <= r["test_error"] <= 1 and r["paper_test_error"] == glorot_table1.PAPER[(r["activation"], r["init"])]
-        assert r["lr"] == r["lr_grid"][r["valid_errors"].index(min(r["valid_errors"]))]
-        assert r["curve"]["steps"][-1] == d["updates"]
+        # the rate is the grid's best on validation, and the test error is that member's, at the last update
+        assert not all(r["diverged"]) and r["valid_errors"][r["lr_grid"].index(r["lr"])] == min(
+            v for v, bad in zip(r["valid_errors"], r["diverged"]) if not bad)
+        curves = r["curves"]
+        assert curves["steps"][0] == 0 and curves["steps"][-1] == d["updates"]
+        assert r["test_error"] == curves["test_error"][-1][r["lr_grid"].index(r["lr"])]
+        assert all(len(rec) == len(r["lr_grid"]) for name in ("valid_error", "test_error") for rec in curves[name])
+        chosen = r["chosen"]
+        assert chosen["test_error"][-1] == r["test_error"] and chosen["lr"][-1] == r["lr"]
+        for k, valid in enumerate(curves["valid_error"]):  # validation's pick at every record
+            assert chosen["valid_error"][k] == min(v for v, bad in zip(valid, r["diverged"]) if not bad)
 
 
-def test_he_fig3_the_he_start_learns_faster(stored):
+def test_glorot_table1_stream_is_online_no_image_repeats():
+    s = dict(glorot_table1.PRESETS["quick"], updates=30, chunk=100)  # 300 images from 3 blocks
+    batches = list(glorot_table1.stream(s))
+    assert len(batches) == 30 and all(len(x) == 10 for x, _ in batches)
+    images = torch.cat([x for x, _ in batches])
+    assert len(torch.unique(images, dim=0)) == len(images)
+    x_val, _, x_test, _ = datasets.shapeset_split(100, 100, seed=glorot_table1.TEST_SEED)
+    held_out = torch.cat([x_val, x_test])
+    assert not (images[:, None, :] == held_out[None, :, :]).all(-1).any()
+
+
+def test_glorot_table1_starts_have_eq1_and_eq16_variances():
+    widths = [1024, 400, 400, 9]
+    net = glorot_table1.ensemble(widths, "tanh", [("standard", 0.1), ("normalized", 0.1)])
+    layers = [m for m in net if isinstance(m, ensembles.EnsembleLinear)]
+    for layer, (n_in, n_out) in zip(layers, zip(widths, widths[1:])):
+        standard, normalized = layer.weight.detach().var(dim=(1, 2))
+        assert standard.item() == pytest.approx(1 / (3 * n_in), rel=0.1)
+        assert normalized.item() == pytest.approx(2 / (n_in + n_out), rel=0.1)
+        assert not layer.bias.detach().any()
+
+
+def test_glorot_table1_each_member_trains_at_its_own_rate():
+    s = dict(glorot_table1.PRESETS["quick"], updates=20, records=2)
+    alone = glorot_table1.train_online(s, {"tanh": [("normalized", 0.3)]}, "cpu", False)["tanh"]
+    pair = glorot_table1.train_online(s, {"tanh": [("normalized", 0.03), ("normalized", 0.3)]}, "cpu", False)["tanh"]
+    assert [rec[1] for rec in pair["train_loss"][1:]] == pytest.approx([rec[0] for rec in alone["train_loss"][1:]],
+                                                                       rel=1e-5)
+    assert pair["train_loss"][-1][0] != pytest.approx(pair["train_loss"][-1][1], rel=1e-3)
+
+
+def test_he_fig3_rows(stored):
     d = stored["he_fig3"].data
-    assert d["network"] == "mlp" and d["depth"] == 30 and len(d["widths"]) == 31
-    xavier, he = d["rows"]
+    assert d["network"] == "conv" and list(d["depths"]) == ["30"]
+    net = d["depths"]["30"]
+    assert (net["conv_layers"], net["fc_layers"]) == (27, 3)
+    xavier, he = net["rows"]
     assert (xavier["init"], he["init"]) == ("xavier", "he")
-    assert all(math.isfinite(v) for r in d["rows"] for v in r["train_loss"])
-    # the "Xavier" net's loss barely moves; He's falls further below where it started
-    assert he["train_loss"][0] - he["train_loss"][-1] > xavier["train_loss"][0] - xavier["train_loss"][-1]
+    for r in net["rows"]:
+        assert r["steps"][-1] == d["updates"] and all(math.isfinite(v) for v in r["train_loss"])
+        assert all(len(rec) == 30 for rec in r["grad_ratio"] + r["step_ratio"])
+    # at step 0 the first layer's gradient, relative to its weights, is orders of magnitude
+    # smaller from the "Xavier" start: (1/sqrt 2)^29 in the backward signal
+    assert xavier["grad_ratio"][0][0] < 1e-3 * he["grad_ratio"][0][0]
 
 
-def test_he_fig3_paper_network_is_27_conv_and_3_fc_and_trains():
-    assert he_fig3.PRESETS["paper"]["network"] == "conv"
-    assert {he_fig3.PRESETS[p]["network"] for p in ("quick", "cpu")} == {"mlp"}
-    net = he_fig3.network(dict(he_fig3.PRESETS["paper"], width=4, fc_width=16), 32 * 32)
+@pytest.mark.parametrize("depth, convs", [(30, 27), (22, 19)])
+def test_he_fig3_nets_are_convs_then_3_fc(depth, convs):
+    net = he_fig3.conv_net(depth, channels=4, fc_width=16)
     kinds = [type(m) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    assert kinds == [nn.Conv2d] * 27 + [nn.Linear] * 3
-    x, y, x_test, y_test = datasets.shapeset_split(16, 8, seed=0)
-    for scheme, kwargs in he_fig3.STARTS.values():
-        r = initlib.train(net, init=scheme, data=(x, y, x_test, y_test), steps=2, lr=0.003, batch=8,
-                          optimizer="momentum", **kwargs)
-        assert r.steps[-1] == 2 and all(math.isfinite(v) for v in r.train_loss)
+    assert kinds == [nn.Conv2d] * convs + [nn.Linear] * 3
+    assert all(m.bias is None for m in net.modules() if isinstance(m, nn.Conv2d))
+    assert net(torch.zeros(2, 32 * 32)).shape == (2, datasets.NUM_CLASSES)
 
 
 def test_he_fig3_starts_draw_conv_weights_with_fan_in_3x3xchannels():
-    net = he_fig3.conv_net(channels=32, fc_width=16)
+    net = he_fig3.conv_net(30, channels=32, fc_width=16)
     conv = [m for m in net.modules() if isinstance(m, nn.Conv2d)][3]  # 32 -> 32 channels, fan_in 288
     for (scheme, kwargs), gain in zip(he_fig3.STARTS.values(), (1.0, 2.0)):
         initlib.init_module(conv, scheme, generator=torch.Generator().manual_seed(0), **kwargs)
         assert conv.weight.var().item() == pytest.approx(gain / (32 * 3 * 3), rel=0.05)
 
 
-def test_glorot_table1_starts_are_one_ensemble_with_eq1_and_eq16_variances():
-    widths = [1024, 400, 400, 10]
-    x, y, x_test, y_test = datasets.shapeset_split(20, 10, seed=0)
-    runs = glorot_table1._fit(widths, "tanh", ["standard", "normalized"], (x, y, x_test, y_test), 0, 0.1,
-                              "cpu", False)
-    standard, normalized = runs["standard"].weight_var[0], runs["normalized"].weight_var[0]
-    for layer, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
-        assert standard[layer] == pytest.approx(1 / (3 * n_in), rel=0.1)
-        assert normalized[layer] == pytest.approx(2 / (n_in + n_out), rel=0.1)
+def test_he_fig3_records_the_step_the_optimizer_made():
+    s = dict(he_fig3.PRESETS["quick"], steps=2, record_every=1)
+    split = datasets.shapeset_split(16, 8, seed=0)
+    net = initlib.init_module(he_fig3.conv_net(22, 2, 8), "kaiming_normal", generator=torch.Generator().manual_seed(0))
+    plain = he_fig3.train_conv(net, split, s, optimizer="sgd", lr=0.01)
+    assert len(plain["step_ratio"]) == 2 and len(plain["grad_ratio"]) == 3
+    # without momentum an update is lr * (gradient + weight decay * W): by the triangle
+    # inequality its size relative to |W| lies within lr * (g +- weight decay)
+    for k in range(2):
+        for g, step in zip(plain["grad_ratio"][k], plain["step_ratio"][k]):
+            assert 0.01 * abs(g - he_fig3.WEIGHT_DECAY) * 0.999 <= step <= 0.01 * (g + he_fig3.WEIGHT_DECAY) * 1.001
 
 
 def test_trainable_depth_grid_rates_limits_and_theory(stored):
