@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
             "width of the input and of every layer")
     prop.set_defaults(subparser=prop)
     prop.add_argument("--batch", type=_positive_int, help="examples (default: the preset's)")
-    prop.add_argument("--negative-slope", type=float, help="leaky_relu's slope (default 0.01)")
+    prop.add_argument("--negative-slope", type=float, help=f"leaky_relu's slope (default {activations.DEFAULT_NEGATIVE_SLOPE})")
     prop.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                       help="float64 keeps very deep vanishing/exploding nets finite")
     prop.add_argument("--theory", choices=theory.METHODS, default="paper",

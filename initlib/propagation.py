@@ -56,9 +56,8 @@ SATURATION_THRESHOLD = 0.1  # a unit is saturated when |f'(s)| < 0.1 * sup |f'|
 DEFAULT_HIST_EXAMPLES = 256
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
-# Fixed histogram ranges for h^l: the activation's range where it is bounded, +-4 (four standard
-# deviations of a unit-variance signal) otherwise. Gradients: +-4, the injected gradient's scale.
-ACT_RANGES = {"tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+# Fixed histogram ranges for h^l: the activation's output_range (the registry) where it is bounded,
+# DEFAULT_RANGE otherwise. Gradients: DEFAULT_RANGE, the injected gradient's scale.
 
 
 # --- statistics that only an MLP layer has: saturation and the layer Jacobian ----------------------
@@ -284,7 +283,7 @@ def _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, h
         bias=_check_bias(bias), jac_examples=jac_examples, hist_bins=check_bins(hist_bins),
         hist_rows=min(check_int(hist_examples, "hist_examples", 1), batch),
         act_range=check_range(act_range, "act_range") if act_range is not None
-        else ACT_RANGES.get(activation, DEFAULT_RANGE),
+        else act.output_range or DEFAULT_RANGE,
         grad_range=check_range(grad_range, "grad_range") if grad_range is not None else DEFAULT_RANGE,
     )
 
@@ -497,7 +496,8 @@ def propagate(
         examples (one eigendecomposition per example and layer: costly at width 1000).
     hist_bins : bins of the fixed-range histograms ``act_hist``/``grad_hist`` (default 0: none;
         50 shows a law's shape). ``act_range``/``grad_range`` override the ranges
-        (see :data:`ACT_RANGES`).
+        (default: the activation's ``output_range`` from the registry where it is bounded, else
+        :data:`DEFAULT_RANGE`).
     hist_examples : the histograms count the first ``hist_examples`` examples of the batch
         (default 256; Glorot & Bengio's figures used 300); every other statistic uses all of it.
     negative_slope : leaky ReLU's slope (default 0.01, as in torch); only for ``"leaky_relu"``.

@@ -89,7 +89,7 @@ def test_statistics_match_autograd(activation):
     r = propagate(widths, activation, "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64",
                   jacobian=2, hist_bins=8, negative_slope=slope, gain=1.7)
     x, weights, pres, acts = _replay(widths, "xavier_normal", batch, seed, activation, gain=1.7)
-    lo, hi = propagation.ACT_RANGES.get(activation, propagation.DEFAULT_RANGE)
+    lo, hi = initlib.activations.get(activation).output_range or propagation.DEFAULT_RANGE
     for layer, w, s, h in zip(r.layers, weights, pres, acts):
         per_example_grad, s, h = s.grad * batch, s.detach(), h.detach()
         assert layer.pre_var == pytest.approx(float(s.var(correction=0)), rel=1e-10)
