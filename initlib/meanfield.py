@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from scipy import optimize
 
-from ._checks import check_choice, check_int, check_real
+from ._checks import check_int, check_real
 from . import activations
 
 PANEL_NODES = 12  # Gauss-Legendre nodes on each panel of the radial rule

@@ -3,7 +3,6 @@ errors bad input gets. Tolerances come from tests/tolerances.py (6 standard erro
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy import stats
