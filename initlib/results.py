@@ -33,14 +33,15 @@ DEFAULT_DIRECTORY = pathlib.Path(__file__).resolve().parent.parent / "results"
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
-def _commit() -> str:
-    """The repository's HEAD, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
-    root = pathlib.Path(__file__).resolve().parent.parent
+def _commit(root: pathlib.Path = DEFAULT_DIRECTORY.parent) -> str:
+    """The HEAD of the repository at ``root``, with ``+dirty`` when tracked files outside ``results/``
+    differ from it; ``unknown`` outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        # results/ is what runs write: a run started beside another must not call the code dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")

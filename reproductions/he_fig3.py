@@ -43,8 +43,8 @@ PRESETS = {
     # controls: extra runs of the deepest net, as (start, optimizer, lr)
     "quick": dict(depths=[30], controls=[], channels=2, fc_width=16, n_train=256, n_test=64, steps=12,
                   batch=8, lr=0.003, record_every=4),
-    "cpu": dict(depths=[30], controls=[], channels=16, fc_width=256, n_train=10_000, n_test=500,
-                steps=1000, batch=32, lr=0.003, record_every=50),
+    "cpu": dict(depths=[30, 22], controls=[], channels=16, fc_width=256, n_train=10_000, n_test=500,
+                steps=3000, batch=32, lr=0.003, record_every=100),
     "paper": dict(depths=[30, 22], controls=[], channels=64, fc_width=1000, n_train=100_000, n_test=10_000,
                   steps=100_000, batch=128, lr=0.003, record_every=2000),
 }

@@ -1,8 +1,9 @@
 """Schoenholz et al. (2017): which (sigma_w^2, depth) tanh networks train, against 6 xi_c.
 
 Tanh MLPs with weights N(0, sigma_w^2 / n_in) and biases N(0, sigma_b^2), sigma_b^2 = 0.05, are
-trained with SGD (momentum 0.9) on 5,000 real MNIST digits (:func:`initlib.data.mnist_split`: a
-training part, a validation part that picks the learning rate, and a test part).
+trained with SGD (momentum 0.9) on 5,000 real MNIST digits (:func:`initlib.data.mnist_split`):
+3,500 for training and 500 for validation, which picks the learning rate (the 1,000 test digits
+are not used: the map is about which nets train, read on the training data).
 
 Protocol, per depth: every sigma_w^2 of the grid is trained at every learning rate of a small grid,
 all as one ensemble (``initlib.train`` with list-valued ``scale`` and ``lr``; every member starts
@@ -40,8 +41,9 @@ N_VALID, N_TEST = 500, 1000
 PRESETS = {
     "quick": dict(sigma_w2=[1.0, 1.76, 4.0], depths=[4, 16], width=16, steps=40, records=2, batch=16,
                   lr_over_depth2=[0.2, 1.0]),
-    "cpu": dict(sigma_w2=[1.0, 1.2, 1.4, 1.6, 1.76, 2.0, 2.5, 3.0, 4.0], depths=[10, 15, 20, 30, 45, 65, 95, 150],
-                width=128, steps=2400, records=6, batch=32, lr_over_depth2=[0.7, 1.5]),
+    "cpu": dict(sigma_w2=[1.0, 1.2, 1.4, 1.6, 1.76, 2.0, 2.5, 3.0, 4.0],
+                depths=[10, 15, 20, 30, 38, 45, 55, 65, 80, 95, 120, 150], width=128, steps=2400, records=6,
+                batch=32, lr_over_depth2=[0.7, 1.5]),
     "paper": dict(sigma_w2=[float(v) for v in np.linspace(1, 4, 25)],
                   depths=[10, 20, 30, 45, 60, 80, 100, 130, 160, 200, 250, 300], width=300, steps=10_000,
                   records=10, batch=64, lr_over_depth2=[0.35, 0.7, 1.5]),

@@ -2,6 +2,7 @@
 
 import json
 import math
+import subprocess
 
 import pytest
 import torch
@@ -171,3 +172,23 @@ def test_a_bad_preset_exits_2(capsys):
         he_fig3.main(["--preset", "huge"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_commit_is_dirty_for_code_changes_but_not_for_results(tmp_path):
+    # two scripts run side by side: the one that starts second must not call the code
+    # dirty because the first one has just rewritten its results/ file
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "a.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = results._commit(tmp_path)
+    assert len(clean) == 12 and not clean.endswith("+dirty")
+    (tmp_path / "results" / "a.json").write_text('{"new": 1}')
+    assert results._commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert results._commit(tmp_path) == clean + "+dirty"
