@@ -18,8 +18,9 @@ GRID = torch.linspace(-6, 6, 2001, dtype=torch.float64)
 
 def gaussian(g, q):
     sd = math.sqrt(q)
-    return integrate.quad(lambda z: g(sd * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -12, 12,
-                          points=[0.0], limit=200)[0]
+    return integrate.quad(
+        lambda z: g(sd * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -12, 12, points=[0.0], limit=200
+    )[0]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -124,10 +124,10 @@ def attention_rows(chunk: int) -> tuple:
     mha = normal_weights(nn.MultiheadAttention(e, 4))
     packed = mha.in_proj_weight.detach().clone()
     with torch.no_grad():
-        mha.in_proj_weight[2 * e:] = packed[chunk * e:(chunk + 1) * e]  # the chunk, in the v slot
+        mha.in_proj_weight[2 * e :] = packed[chunk * e : (chunk + 1) * e]  # the chunk, in the v slot
         nn.init.eye_(mha.out_proj.weight)
     x = torch.randn(1, 2048, e, dtype=torch.float64, generator=gen(3))  # one position: attention weight 1
-    measured = measure(lambda t: mha(t, t, t, need_weights=False)[0], x, packed[chunk * e:(chunk + 1) * e])
+    measured = measure(lambda t: mha(t, t, t, need_weights=False)[0], x, packed[chunk * e : (chunk + 1) * e])
     return ((f"in_proj chunk {chunk}", measured, tuple(initlib.module_fans(mha)["in_proj_weight"])),)
 
 
@@ -141,18 +141,26 @@ def test_attention_chunks_by_measurement(chunk):
 
 def test_attention_with_other_key_and_value_sizes():
     fans = initlib.module_fans(nn.MultiheadAttention(32, 4, kdim=12, vdim=20))
-    assert fans == {"q_proj_weight": (32, 32), "k_proj_weight": (12, 32), "v_proj_weight": (20, 32),
-                    "out_proj.weight": (32, 32)}
+    assert fans == {
+        "q_proj_weight": (32, 32),
+        "k_proj_weight": (12, 32),
+        "v_proj_weight": (20, 32),
+        "out_proj.weight": (32, 32),
+    }
 
 
 # (module class, gate letters, the observable slot, the first-order output of that slot from x and from h:
 # z * factor; a GRU's reset gate (1/2 at 0) halves the h path once more)
-RECURRENT = [(nn.RNN, "h", 0, {"ih": 1.0, "hh": 1.0}), (nn.LSTM, "ifgo", 2, {"ih": 0.25, "hh": 0.25}),
-             (nn.GRU, "rzn", 2, {"ih": 0.5, "hh": 0.25})]
+RECURRENT = [
+    (nn.RNN, "h", 0, {"ih": 1.0, "hh": 1.0}),
+    (nn.LSTM, "ifgo", 2, {"ih": 0.25, "hh": 0.25}),
+    (nn.GRU, "rzn", 2, {"ih": 0.5, "hh": 0.25}),
+]
 
 
 def _one_step(module, source: str):
     """One step from (x, h0): which of the two is the input being measured."""
+
     def forward(t):
         if source == "ih":
             return module(t)[0][0]
@@ -160,6 +168,7 @@ def _one_step(module, source: str):
         state = (h0, torch.zeros_like(h0)) if isinstance(module, nn.LSTM) else h0
         out = module(torch.zeros(1, t.shape[0], module.input_size, dtype=t.dtype), state)[0][0]
         return out - 0.5 * t if isinstance(module, nn.GRU) else out  # GRU's update gate passes z * h0 = h0 / 2
+
     return forward
 
 
@@ -173,12 +182,14 @@ def recurrent_rows(kind: type, source: str) -> tuple:
     rows = []
     weight = getattr(module, name).detach().clone()
     for gate in range(len(gates)):
-        chunk = weight[gate * hidden:(gate + 1) * hidden]
+        chunk = weight[gate * hidden : (gate + 1) * hidden]
         with torch.no_grad():
             getattr(module, name).zero_()
-            getattr(module, name)[slot * hidden:(slot + 1) * hidden] = chunk
+            getattr(module, name)[slot * hidden : (slot + 1) * hidden] = chunk
         size = inputs if source == "ih" else hidden
-        x = EPS * torch.randn((1, 4096, size) if source == "ih" else (4096, size), dtype=torch.float64, generator=gen(4))
+        x = EPS * torch.randn(
+            (1, 4096, size) if source == "ih" else (4096, size), dtype=torch.float64, generator=gen(4)
+        )
         measured = measure(_one_step(module, source), x, chunk, scale=factor[source])
         rows.append((f"{kind.__name__} {name} gate {gates[gate]}", measured, fans))
     return tuple(rows)
@@ -253,7 +264,9 @@ def test_summary_of_the_measurements():
     rows += embedding_rows()
     print("\nmodule kind: measured (fan_in, fan_out) vs module_fans, relative error")
     for what, measured, computed in rows:
-        print(f"  {what}: {tuple(round(m, 2) for m in measured)} vs {computed}, {relative_error(measured, computed):.2%}")
+        print(
+            f"  {what}: {tuple(round(m, 2) for m in measured)} vs {computed}, {relative_error(measured, computed):.2%}"
+        )
     worst = max(relative_error(measured, computed) for _, measured, computed in rows)
     print(f"worst over all {len(rows)} weights measured: {worst:.2%}")
     assert len({what for what, *_ in rows}) == len(rows) == 30
