@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import initlib
@@ -43,7 +43,12 @@ FUNCTIONS = [
     "pytorch_default_",
     "orthogonal_",
 ]
-EXAMPLES_PER_FUNCTION = 20  # 19 functions: 380 examples in all
+# 19 functions: 760 examples in all. At 20, dirac_ (which fills only 3- to 5-d tensors, about 1 draw in 6)
+# was seen only refusing for 2 seeds in 10; at 40, for none of 30.
+EXAMPLES_PER_FUNCTION = 40
+# A fixed seed, not `derandomize`: that one seeds from a digest of the test's source, so reformatting
+# the code changed which calls were drawn.
+SEED = 0
 
 ODD = [
     math.nan,
@@ -137,10 +142,10 @@ def _fuzz(name: str) -> Counter:
     """Run the property over EXAMPLES_PER_FUNCTION drawn calls of one function; count the outcomes."""
     outcomes: Counter = Counter()
 
+    @seed(SEED)
     @settings(
         max_examples=EXAMPLES_PER_FUNCTION,
         deadline=None,
-        derandomize=True,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
