@@ -1,5 +1,6 @@
-"""Fixtures for the browser test (tests/test_site_browser.py): the built site served on localhost,
-and one headless Chromium that never downloads anything and never leaves the machine."""
+"""Fixtures: every test starts from the same state of torch's global generator; and, for the browser
+test (tests/test_site_browser.py), the built site served on localhost and one headless Chromium that
+never downloads anything and never leaves the machine."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(autouse=True)
+def _same_global_generator_for_every_test():
+    """Seed torch's global generator before each test, as torch's own TestCase.setUp does: about 270 tests
+    draw from it (modules built with their default init, the ported torch suite's laws), and without this
+    what they draw would depend on which tests ran before them. A test that means a particular draw passes
+    its own torch.Generator."""
+    import torch
+
+    torch.manual_seed(0)
 
 
 class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
