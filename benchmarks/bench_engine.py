@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 import initlib
+
 from bench_propagation import bare_pass
 
 
@@ -54,8 +55,13 @@ def compare(*fns, repeats: int, device) -> list[float]:
 class Block(nn.Module):
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                                  nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+        )
 
     def forward(self, x):
         return torch.relu(x + self.body(x))
@@ -63,29 +69,40 @@ class Block(nn.Module):
 
 def residual_cnn(channels: int = 32, blocks: int = 9, classes: int = 10) -> nn.Sequential:
     """A stem convolution, ``blocks`` residual blocks of two convolutions, a linear head: 20 layers."""
-    return nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
-                         *[Block(channels) for _ in range(blocks)], nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(channels, classes))
+    return nn.Sequential(
+        nn.Conv2d(3, channels, 3, padding=1),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        *[Block(channels) for _ in range(blocks)],
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, classes),
+    )
 
 
 def transformer(d_model: int = 256, heads: int = 8, layers: int = 6, vocab: int = 1000) -> nn.Sequential:
     layer = nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, batch_first=True)
-    return nn.Sequential(nn.Embedding(vocab, d_model), nn.TransformerEncoder(layer, layers, enable_nested_tensor=False),
-                         nn.Linear(d_model, vocab))
+    return nn.Sequential(
+        nn.Embedding(vocab, d_model),
+        nn.TransformerEncoder(layer, layers, enable_nested_tensor=False),
+        nn.Linear(d_model, vocab),
+    )
 
 
 def bare(model, x, g):
     def run():
         model(x).backward(g)
         model.zero_grad(set_to_none=True)
+
     return run
 
 
 def probe_ratio(model, x, repeats, device):
     model.to(device)
     g = torch.randn(model(x).shape, device=device)
-    t_bare, t_probe = compare(bare(model, x, g), lambda: initlib.probe(model, x, grad_output=g), repeats=repeats,
-                              device=device)
+    t_bare, t_probe = compare(
+        bare(model, x, g), lambda: initlib.probe(model, x, grad_output=g), repeats=repeats, device=device
+    )
     return t_bare, t_probe
 
 
@@ -109,21 +126,28 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     device = initlib.devices.resolve_device(args.device)
     torch.manual_seed(0)
-    print(f"device {device.type}, torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)")
+    print(
+        f"device {device.type}, torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)"
+    )
 
     print(f"{'comparison':66s} {'first (ms)':>10s} {'second (ms)':>11s} {'ratio':>7s}  target", flush=True)
 
     def show(name, a, b, target):
-        print(f"{name:66s} {a * 1e3:10.1f} {b * 1e3:11.1f} {b / a if target.startswith('<') else a / b:7.3f}  {target}",
-              flush=True)
+        print(
+            f"{name:66s} {a * 1e3:10.1f} {b * 1e3:11.1f} {b / a if target.startswith('<') else a / b:7.3f}  {target}",
+            flush=True,
+        )
 
     if args.only in (None, "propagate"):
         widths = [512] * 101
         call = dict(widths=widths, activation="relu", init="kaiming_normal", batch=512, device=device)
-        t_bare, t_prop, t_hist = compare(lambda: bare_pass(100, 512, 512, device),
-                                         lambda: initlib.propagate(**call),
-                                         lambda: initlib.propagate(**call, hist_bins=50),
-                                         repeats=args.repeats, device=device)
+        t_bare, t_prop, t_hist = compare(
+            lambda: bare_pass(100, 512, 512, device),
+            lambda: initlib.propagate(**call),
+            lambda: initlib.propagate(**call, hist_bins=50),
+            repeats=args.repeats,
+            device=device,
+        )
         show("propagate / bare autograd, depth 100 width 512 batch 512", t_bare, t_prop, "<= 1.10")
         show("  the same with 50-bin histograms (first 256 examples)", t_bare, t_hist, "<= (stated)")
     if args.only in (None, "probe"):
@@ -131,8 +155,12 @@ def main(argv=None):
     if args.only in (None, "ensemble"):
         for width, batch in ((64, 128), (128, 256)):
             t_loop, t_batch = ensemble_ratio(width, 50, batch, 16, args.repeats, device)
-            show(f"16 nets looped / batched, width {width} depth 50 batch {batch}", t_loop, t_batch,
-                 ">= 3" if width == 64 else ">= (stated)")
+            show(
+                f"16 nets looped / batched, width {width} depth 50 batch {batch}",
+                t_loop,
+                t_batch,
+                ">= 3" if width == 64 else ">= (stated)",
+            )
 
 
 def probes(repeats, device, show):

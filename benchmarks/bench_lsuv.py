@@ -96,15 +96,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"{'model':18s} {'':8s} {'layers':>6s} {'rescalings':>10s} {'max/layer':>9s} "
-          f"{'Var min':>8s} {'Var max':>8s} {'within':>14s} {'time (ms)':>10s}")
+    print(
+        f"{'model':18s} {'':8s} {'layers':>6s} {'rescalings':>10s} {'max/layer':>9s} "
+        f"{'Var min':>8s} {'Var max':>8s} {'within':>14s} {'time (ms)':>10s}"
+    )
     for label, factory in MODELS.items():
         torch.manual_seed(0)
         start, shape = factory()
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
         results = {}
-        for who, count, band in (("initlib", run_ours, (0.9, 1.1)),
-                                 ("lsuv", count_peer_rescalings, (0.81, 1.21))):
+        for who, count, band in (("initlib", run_ours, (0.9, 1.1)), ("lsuv", count_peer_rescalings, (0.81, 1.21))):
             model = copy.deepcopy(start)
             total, most = count(model, x)
             v = out_vars(model, x)

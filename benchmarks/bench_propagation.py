@@ -25,8 +25,10 @@ import initlib
 def bare_pass(depth, width, batch, device, seed=0):
     gen = torch.Generator(device=device).manual_seed(seed)
     x = torch.randn(batch, width, generator=gen, device=device)
-    weights = [torch.nn.init.kaiming_normal_(torch.empty(width, width, device=device), generator=gen)
-               .requires_grad_() for _ in range(depth)]
+    weights = [
+        torch.nn.init.kaiming_normal_(torch.empty(width, width, device=device), generator=gen).requires_grad_()
+        for _ in range(depth)
+    ]
     top = torch.randn(batch, width, generator=gen, device=device)
     h = x
     for w in weights:
@@ -73,8 +75,10 @@ def main(argv=None):
     # 3 matmuls of 2 * batch * n_in * n_out flops per layer, minus the input gradient of layer 1
     flops = 2 * args.batch * args.width * args.width * (3 * args.depth - 1)
     bare, prop = statistics.median(bare_times), statistics.median(prop_times)
-    print(f"network: {args.depth} ReLU layers of width {args.width}, batch {args.batch}, device {device.type}, "
-          f"torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)")
+    print(
+        f"network: {args.depth} ReLU layers of width {args.width}, batch {args.batch}, device {device.type}, "
+        f"torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)"
+    )
     print(f"bare forward+backward (autograd): {bare * 1e3:9.1f} ms  {flops / bare / 1e9:7.1f} GFLOP/s")
     print(f"initlib.propagate (default statistics): {prop * 1e3:7.1f} ms  {flops / prop / 1e9:7.1f} GFLOP/s")
     print(f"ratio propagate / bare: {prop / bare:.3f}")

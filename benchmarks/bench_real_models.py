@@ -49,6 +49,7 @@ def bare(model, x, first=lambda out: out):
         out = first(model(x))
         out.backward(torch.randn_like(out))
         model.zero_grad(set_to_none=True)
+
     return run
 
 
@@ -58,10 +59,13 @@ def probe_mobilenet(repeats: int, quick: bool) -> None:
     model = T.MobileNetV2Model(T.MobileNetV2Config(image_size=96, depth_multiplier=0.35 if quick else 1.0))
     x = torch.randn(8, 3, 96, 96)
     sites = sum(1 for m in model.modules() if any(True for _ in m.parameters(recurse=False)))
-    t_bare, t_probe = compare(bare(model, x, lambda o: o.last_hidden_state), lambda: initlib.probe(model, x),
-                              repeats=repeats)
-    print(f"1. probe, MobileNetV2 ({sites} measured modules), batch 8: bare fwd+bwd {1000 * t_bare:.0f} ms, "
-          f"probe {1000 * t_probe:.0f} ms, ratio {t_probe / t_bare:.2f} (target <= 1.25)")
+    t_bare, t_probe = compare(
+        bare(model, x, lambda o: o.last_hidden_state), lambda: initlib.probe(model, x), repeats=repeats
+    )
+    print(
+        f"1. probe, MobileNetV2 ({sites} measured modules), batch 8: bare fwd+bwd {1000 * t_bare:.0f} ms, "
+        f"probe {1000 * t_probe:.0f} ms, ratio {t_probe / t_bare:.2f} (target <= 1.25)"
+    )
 
 
 def tanh_mlp(depth: int, width: int = 256) -> nn.Sequential:
@@ -75,26 +79,40 @@ def lsuv_depths(repeats: int, quick: bool) -> None:
     models = {d: tanh_mlp(d) for d in depths}
     times = compare(*[lambda d=d: initlib.lsuv_(copy.deepcopy(models[d]), x) for d in depths], repeats=repeats)
     per_layer = [t / d for t, d in zip(times, depths)]
-    print("2. lsuv_, tanh MLP width 256, batch 256: " + ", ".join(
-        f"depth {d}: {1000 * t:.0f} ms ({1000 * p:.1f} ms/layer)" for d, t, p in zip(depths, times, per_layer))
+    print(
+        "2. lsuv_, tanh MLP width 256, batch 256: "
+        + ", ".join(
+            f"depth {d}: {1000 * t:.0f} ms ({1000 * p:.1f} ms/layer)" for d, t, p in zip(depths, times, per_layer)
+        )
         + f"; per-layer cost at depth {depths[-1]} / depth {depths[0]}: {per_layer[-1] / per_layer[0]:.2f} "
-        "(1 = linear in depth)")
+        "(1 = linear in depth)"
+    )
 
 
 def doctor_gpt2(repeats: int, quick: bool) -> None:
     T = import_transformers()
     T.logging.set_verbosity_error()
     torch.manual_seed(0)
-    cfg = T.GPT2Config(n_layer=12, n_embd=256 if quick else 768, n_head=4 if quick else 12, vocab_size=1000,
-                       n_positions=64, bos_token_id=0, eos_token_id=0)
+    cfg = T.GPT2Config(
+        n_layer=12,
+        n_embd=256 if quick else 768,
+        n_head=4 if quick else 12,
+        vocab_size=1000,
+        n_positions=64,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     model = T.GPT2LMHeadModel(cfg).eval()
     x = torch.randint(0, 1000, (2, 64), generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_bare, t_doctor = compare(bare(model, x, lambda o: o.logits), lambda: initlib.doctor(model, x),
-                                   repeats=repeats)
-    print(f"3. doctor, GPT-2 12 x {cfg.n_embd}, 2 x 64 tokens: bare fwd+bwd {1000 * t_bare:.0f} ms, doctor "
-          f"{1000 * t_doctor:.0f} ms, ratio {t_doctor / t_bare:.1f} (target <= 10)")
+        t_bare, t_doctor = compare(
+            bare(model, x, lambda o: o.logits), lambda: initlib.doctor(model, x), repeats=repeats
+        )
+    print(
+        f"3. doctor, GPT-2 12 x {cfg.n_embd}, 2 x 64 tokens: bare fwd+bwd {1000 * t_bare:.0f} ms, doctor "
+        f"{1000 * t_doctor:.0f} ms, ratio {t_doctor / t_bare:.1f} (target <= 10)"
+    )
 
 
 def main(argv=None) -> None:

@@ -29,8 +29,9 @@ LAYERS = ("0", "2", "4")
 
 
 def mlp(n, readout=nn.Linear):
-    return nn.Sequential(nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(),
-                         readout(n, 10, bias=False))
+    return nn.Sequential(
+        nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(), readout(n, 10, bias=False)
+    )
 
 
 def ours(widths, x, y, steps):
@@ -50,11 +51,20 @@ def theirs(widths, x, y, steps):
                 model = mlp(n, MuReadout)
                 W.parametrize_(model, base_sp, "sp")
             return set_base_shapes(model, base_mup)
+
         return make
 
-    df = get_coord_data({n: lazy(n) for n in widths}, [(x, y)], optimizer="adam", lr=0.01, nsteps=steps,
-                        cuda=False, show_progress=False, output_fdict={"l2": "l2"},
-                        filter_module_by_name=lambda name: name in LAYERS)
+    df = get_coord_data(
+        {n: lazy(n) for n in widths},
+        [(x, y)],
+        optimizer="adam",
+        lr=0.01,
+        nsteps=steps,
+        cuda=False,
+        show_progress=False,
+        output_fdict={"l2": "l2"},
+        filter_module_by_name=lambda name: name in LAYERS,
+    )
     rms = np.zeros((len(widths), steps, len(LAYERS)))
     for i, n in enumerate(widths):
         for k, name in enumerate(LAYERS):
@@ -84,8 +94,10 @@ def main(argv=None):
                 a = rms
     gap = float(np.abs(rms / a - 1).max())
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"coordinate check, widths {args.widths}, {args.steps} Adam steps, batch {args.batch}, "
-          f"{args.repeats} repeats, {args.threads} thread(s)")
+    print(
+        f"coordinate check, widths {args.widths}, {args.steps} Adam steps, batch {args.batch}, "
+        f"{args.repeats} repeats, {args.threads} thread(s)"
+    )
     print(f"{'':24s} {'initlib.width':>14s} {'mup 1.0.0':>10s}")
     print(f"{'median wall time (s)':24s} {med['initlib']:14.3f} {med['mup']:10.3f}")
     print(f"{'fastest (s)':24s} {min(times['initlib']):14.3f} {min(times['mup']):10.3f}")

@@ -1,5 +1,6 @@
-"""Fixtures for the browser test (tests/test_site_browser.py): the built site served on localhost,
-and one headless Chromium that never downloads anything and never leaves the machine."""
+"""Fixtures: every test starts from the same state of torch's global generator; and, for the browser
+test (tests/test_site_browser.py), the built site served on localhost and one headless Chromium that
+never downloads anything and never leaves the machine."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(autouse=True)
+def _same_global_generator_for_every_test():
+    """Seed torch's global generator before each test, as torch's own TestCase.setUp does: about 270 tests
+    draw from it (modules built with their default init, the ported torch suite's laws), and without this
+    what they draw would depend on which tests ran before them. A test that means a particular draw passes
+    its own torch.Generator."""
+    import torch
+
+    torch.manual_seed(0)
 
 
 class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
@@ -45,8 +57,10 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 @pytest.fixture(scope="session")
 def site_dir() -> Path:
     if not (SITE / "index.html").is_file():
-        pytest.fail(f"{SITE.relative_to(ROOT)}/index.html is missing: run `make site` first "
-                    "(`make test` builds the site before the browser test).")
+        pytest.fail(
+            f"{SITE.relative_to(ROOT)}/index.html is missing: run `make site` first "
+            "(`make test` builds the site before the browser test)."
+        )
     return SITE
 
 
@@ -70,8 +84,7 @@ def browser():
     """Headless Chromium driven by Debian's chromedriver (Selenium Manager is bypassed)."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        message = (f"browser test needs {' and '.join(missing)} "
-                   "(apt-get install -y chromium chromium-driver)")
+        message = f"browser test needs {' and '.join(missing)} (apt-get install -y chromium chromium-driver)"
         if os.environ.get("INITLIB_REQUIRE_BROWSER") == "1":
             pytest.fail(message + "; INITLIB_REQUIRE_BROWSER=1 makes this a failure")
         pytest.skip(message)
@@ -82,13 +95,23 @@ def browser():
     profile = tempfile.mkdtemp(prefix="initlib-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--disable-extensions", "--window-size=1280,900",
-                 # Any host but localhost fails to resolve: a page that needs the network breaks here
-                 # even on a machine that has one.
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                 f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--disable-extensions",
+        "--window-size=1280,900",
+        # Any host but localhost fails to resolve: a page that needs the network breaks here
+        # even on a machine that has one.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-
-from initlib.demos import import_transformers  # noqa: E402
+from initlib.demos import import_transformers
 
 T = import_transformers()
 T.logging.set_verbosity_error()
@@ -25,27 +24,49 @@ def _seeded(build, seed=0):
 
 
 def gpt2(layers=2, width=64, **kw):
-    cfg = T.GPT2Config(n_layer=layers, n_embd=width, n_head=4, vocab_size=VOCAB, n_positions=SEQ,
-                       bos_token_id=0, eos_token_id=0, **kw)
+    cfg = T.GPT2Config(
+        n_layer=layers, n_embd=width, n_head=4, vocab_size=VOCAB, n_positions=SEQ, bos_token_id=0, eos_token_id=0, **kw
+    )
     return _seeded(lambda: T.GPT2LMHeadModel(cfg))
 
 
 def bert(layers=2, width=64):
-    cfg = T.BertConfig(num_hidden_layers=layers, hidden_size=width, num_attention_heads=4,
-                       intermediate_size=4 * width, vocab_size=VOCAB, max_position_embeddings=SEQ)
+    cfg = T.BertConfig(
+        num_hidden_layers=layers,
+        hidden_size=width,
+        num_attention_heads=4,
+        intermediate_size=4 * width,
+        vocab_size=VOCAB,
+        max_position_embeddings=SEQ,
+    )
     return _seeded(lambda: T.BertModel(cfg))
 
 
 def llama(layers=2, width=64):
-    cfg = T.LlamaConfig(num_hidden_layers=layers, hidden_size=width, num_attention_heads=4, num_key_value_heads=2,
-                        intermediate_size=2 * width, vocab_size=VOCAB, max_position_embeddings=SEQ,
-                        bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    cfg = T.LlamaConfig(
+        num_hidden_layers=layers,
+        hidden_size=width,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=2 * width,
+        vocab_size=VOCAB,
+        max_position_embeddings=SEQ,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
     return _seeded(lambda: T.LlamaForCausalLM(cfg))
 
 
 def vit(layers=2, width=64):
-    cfg = T.ViTConfig(num_hidden_layers=layers, hidden_size=width, num_attention_heads=4,
-                      intermediate_size=2 * width, image_size=IMAGE, patch_size=8)
+    cfg = T.ViTConfig(
+        num_hidden_layers=layers,
+        hidden_size=width,
+        num_attention_heads=4,
+        intermediate_size=2 * width,
+        image_size=IMAGE,
+        patch_size=8,
+    )
     return _seeded(lambda: T.ViTModel(cfg, add_pooling_layer=False))
 
 
@@ -79,7 +100,12 @@ def images(seed=0):
 
 # name: (builder, its inputs)
 MODELS = {
-    "gpt2": (gpt2, tokens), "bert": (bert, tokens), "llama": (llama, tokens), "vit": (vit, images),
-    "resnet": (resnet, images), "convnext": (convnext, images), "mobilenet_v2": (mobilenet_v2, images),
+    "gpt2": (gpt2, tokens),
+    "bert": (bert, tokens),
+    "llama": (llama, tokens),
+    "vit": (vit, images),
+    "resnet": (resnet, images),
+    "convnext": (convnext, images),
+    "mobilenet_v2": (mobilenet_v2, images),
     "swin": (swin, images),
 }

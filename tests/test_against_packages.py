@@ -35,8 +35,9 @@ TINY_EPS = 1e-30  # Adam's ε -> 0 (0 itself would divide 0 by 0 for a dead unit
 
 def mlp(n, readout=nn.Linear):
     # chapter 13's model: the 8x8 digits, two hidden ReLU layers of width n, no biases
-    return nn.Sequential(nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(),
-                         readout(n, 10, bias=False))
+    return nn.Sequential(
+        nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(), readout(n, 10, bias=False)
+    )
 
 
 def _ours(n, eps):
@@ -93,8 +94,9 @@ def largest_gap(dtype, eps):
 
 @pytest.fixture(scope="module")
 def gaps():
-    return {(dtype, eps): largest_gap(dtype, eps)
-            for dtype in (torch.float32, torch.float64) for eps in (1e-8, TINY_EPS)}
+    return {
+        (dtype, eps): largest_gap(dtype, eps) for dtype in (torch.float32, torch.float64) for eps in (1e-8, TINY_EPS)
+    }
 
 
 def test_without_eps_mup_is_the_same_network_up_to_rounding(gaps):

@@ -12,9 +12,22 @@ from torch import nn
 
 import initlib
 from initlib import cli, demos
+
 from tolerances import assert_variance
 
-KEYS = {"name", "module", "shape", "fan_in", "fan_out", "std", "forward_factor", "backward_factor", "matches", "distribution", "notes"}
+KEYS = {
+    "name",
+    "module",
+    "shape",
+    "fan_in",
+    "fan_out",
+    "std",
+    "forward_factor",
+    "backward_factor",
+    "matches",
+    "distribution",
+    "notes",
+}
 
 
 def rows_of(report, start):
@@ -31,8 +44,17 @@ def test_audit_covers_every_parameter_of_every_demo(name):
     assert len(report.rows) == expected  # one row per parameter, one per chunk of a packed one
     assert json.loads(report.to_json())["rows"] == json.loads(json.dumps(report.to_dict()["rows"]))
     table = str(report)
-    assert table.splitlines()[0].split() == ["name", "module", "shape", "fan_in", "fan_out", "std", "forward_factor",
-                                             "backward_factor", "matches"]
+    assert table.splitlines()[0].split() == [
+        "name",
+        "module",
+        "shape",
+        "fan_in",
+        "fan_out",
+        "std",
+        "forward_factor",
+        "backward_factor",
+        "matches",
+    ]
     for row in report.rows:
         if row["fan_in"] is not None:
             m2 = float(row["forward_factor"]) / row["fan_in"]
@@ -88,23 +110,32 @@ def test_audit_rejects_non_modules():
 
 # --- the command line ----------------------------------------------------------------------------------
 
+
 def test_cli_audit_table_and_json(capsys):
     assert cli.main(["audit", "cnn"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[0] == "name" and "* 8.weight: depthwise conv" in out
-    spec = ["audit", "torch.nn:Conv2d", "--kwargs", '{"in_channels": 64, "out_channels": 64, "kernel_size": 3, '
-                                                    '"groups": 64}', "--json"]
+    spec = [
+        "audit",
+        "torch.nn:Conv2d",
+        "--kwargs",
+        '{"in_channels": 64, "out_channels": 64, "kernel_size": 3, "groups": 64}',
+        "--json",
+    ]
     assert cli.main(spec) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["rows"][0]["fan_in"], data["rows"][0]["fan_out"]) == (9, 9)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["audit", "nope"], "spec must be one of 'mlp'"),
-    (["audit", "math:pi"], "'pi' is not callable"),
-    (["audit", "mlp", "--kwargs", "{bad"], "--kwargs: must be a JSON object"),
-    (["audit", "mlp", "--kwargs", '{"bogus": 1}'], "rejects kwargs"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["audit", "nope"], "spec must be one of 'mlp'"),
+        (["audit", "math:pi"], "'pi' is not callable"),
+        (["audit", "mlp", "--kwargs", "{bad"], "--kwargs: must be a JSON object"),
+        (["audit", "mlp", "--kwargs", '{"bogus": 1}'], "rejects kwargs"),
+    ],
+)
 def test_cli_audit_bad_spec_exits_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
@@ -117,6 +148,7 @@ def test_python_dash_m_audit():
 
 
 # --- init_module over real modules ------------------------------------------------------------------------
+
 
 def test_init_module_draws_packed_weights_chunk_by_chunk_with_module_fans():
     e = 256
@@ -147,8 +179,8 @@ def test_init_module_bias_policies_and_forget_gate():
     h = 64
     for layer in (0, 1):
         b_ih, b_hh = getattr(lstm, f"bias_ih_l{layer}").detach(), getattr(lstm, f"bias_hh_l{layer}").detach()
-        assert torch.all(b_ih[h:2 * h] == 1.0) and torch.all(b_hh[h:2 * h] == 0.0)
-        others = torch.cat([b_ih[:h], b_ih[2 * h:], b_hh[:h], b_hh[2 * h:]])
+        assert torch.all(b_ih[h : 2 * h] == 1.0) and torch.all(b_hh[h : 2 * h] == 0.0)
+        others = torch.cat([b_ih[:h], b_ih[2 * h :], b_hh[:h], b_hh[2 * h :]])
         assert float(others.abs().max()) <= 1 / math.sqrt(h) and float(others.abs().max()) > 0.5 / math.sqrt(h)
     linear = initlib.init_module(nn.Linear(400, 300), "xavier_uniform", bias="torch")
     assert float(linear.bias.detach().abs().max()) <= 1 / math.sqrt(400)
@@ -198,11 +230,14 @@ def test_init_module_is_atomic_across_module_kinds():
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"bias": "uniform"}, r"bias must be one of 'zeros', 'torch'"),
-    ({"left_alone": "ignore"}, r"left_alone must be one of 'warn', 'raise'"),
-    ({"forget_bias": "1"}, r"forget_bias must be a real number"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"bias": "uniform"}, r"bias must be one of 'zeros', 'torch'"),
+        ({"left_alone": "ignore"}, r"left_alone must be one of 'warn', 'raise'"),
+        ({"forget_bias": "1"}, r"forget_bias must be a real number"),
+    ],
+)
 def test_init_module_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         initlib.init_module(nn.LSTM(4, 8), "xavier_uniform", **kwargs)

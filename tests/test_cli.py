@@ -20,15 +20,30 @@ def run(capsys, *argv):
 
 
 def test_propagate_json_relu_he_flat_xavier_decays(capsys):
-    common = ("propagate", "--depth", "20", "--width", "256", "--batch", "128", "--activation", "relu",
-              "--device", "cpu", "--json", "--quiet", "--hist-bins", "0")
+    common = (
+        "propagate",
+        "--depth",
+        "20",
+        "--width",
+        "256",
+        "--batch",
+        "128",
+        "--activation",
+        "relu",
+        "--device",
+        "cpu",
+        "--json",
+        "--quiet",
+        "--hist-bins",
+        "0",
+    )
     he = json.loads(run(capsys, *common, "--init", "kaiming_normal"))
     xavier = json.loads(run(capsys, *common, "--init", "xavier_normal"))
     assert he["device"] == "cpu" and he["widths"] == [256] * 21 and len(he["layers"]) == 20
     for key in ("layer", "fan_in", "fan_out", "pre_var", "act_var", "grad_var", "theory_pre_var", "theory_grad_var"):
         assert key in he["layers"][0]
     assert [l["theory_pre_var"] for l in he["layers"]] == pytest.approx([2.0] * 20)
-    assert [l["theory_pre_var"] for l in xavier["layers"]] == pytest.approx([2.0 ** -k for k in range(20)])
+    assert [l["theory_pre_var"] for l in xavier["layers"]] == pytest.approx([2.0**-k for k in range(20)])
     # measured: over 19 layers, the log-slope of one net has sd <= sqrt(5/256)/sqrt(19) = 0.032 (see
     # tests/test_propagation.py); 6 sd = 0.19 either side of 0 (He) and log(1/2) (Xavier)
     for result, slope in ((he, 0.0), (xavier, math.log(0.5))):
@@ -38,8 +53,23 @@ def test_propagate_json_relu_he_flat_xavier_decays(capsys):
 
 def test_propagate_table_and_plot(capsys, tmp_path):
     figure = tmp_path / "layers.png"
-    out = run(capsys, "propagate", "--widths", "16,32,8", "--activation", "tanh", "--init", "xavier_uniform",
-              "--batch", "20", "--device", "cpu", "--plot", str(figure), "--quiet")
+    out = run(
+        capsys,
+        "propagate",
+        "--widths",
+        "16,32,8",
+        "--activation",
+        "tanh",
+        "--init",
+        "xavier_uniform",
+        "--batch",
+        "20",
+        "--device",
+        "cpu",
+        "--plot",
+        str(figure),
+        "--quiet",
+    )
     lines = out.strip().splitlines()
     assert lines[0].startswith("tanh net 16->...->8 (2 layers), init xavier_uniform, batch 20")
     assert lines[1].split() == list(cli.TABLE_COLUMNS)
@@ -49,12 +79,33 @@ def test_propagate_table_and_plot(capsys, tmp_path):
 
 
 def test_propagate_table_footer_gives_the_finite_width_wander(capsys):
-    out = run(capsys, "propagate", "--depth", "50", "--width", "256", "--batch", "8", "--activation", "relu",
-              "--init", "kaiming_normal", "--device", "cpu", "--quiet", "--hist-bins", "0")
-    assert out.strip().splitlines()[-1].endswith(f"sqrt(5 * 50/256) = {math.sqrt(5 * 50 / 256):.2f} by layer 50 "
-                                                 "(finite width)")
-    json_out = run(capsys, "propagate", "--depth", "2", "--width", "8", "--batch", "4", "--device", "cpu",
-                   "--quiet", "--json")
+    out = run(
+        capsys,
+        "propagate",
+        "--depth",
+        "50",
+        "--width",
+        "256",
+        "--batch",
+        "8",
+        "--activation",
+        "relu",
+        "--init",
+        "kaiming_normal",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--hist-bins",
+        "0",
+    )
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .endswith(f"sqrt(5 * 50/256) = {math.sqrt(5 * 50 / 256):.2f} by layer 50 (finite width)")
+    )
+    json_out = run(
+        capsys, "propagate", "--depth", "2", "--width", "8", "--batch", "4", "--device", "cpu", "--quiet", "--json"
+    )
     json.loads(json_out)  # the footer is for people: --json stays pure JSON
 
 
@@ -66,34 +117,58 @@ def test_depth_help_says_which_layers(capsys):
 
 
 def test_propagate_init_args_and_preset(capsys):
-    out = json.loads(run(capsys, "propagate", "--widths", "50,50", "--activation", "tanh", "--init", "kaiming_uniform",
-                         "--init-arg", "nonlinearity=tanh", "--init-arg", "mode=fan_out", "--batch", "8",
-                         "--device", "cpu", "--json", "--preset", "quick"))
+    out = json.loads(
+        run(
+            capsys,
+            "propagate",
+            "--widths",
+            "50,50",
+            "--activation",
+            "tanh",
+            "--init",
+            "kaiming_uniform",
+            "--init-arg",
+            "nonlinearity=tanh",
+            "--init-arg",
+            "mode=fan_out",
+            "--batch",
+            "8",
+            "--device",
+            "cpu",
+            "--json",
+            "--preset",
+            "quick",
+        )
+    )
     assert out["init_kwargs"] == {"nonlinearity": "tanh", "mode": "fan_out"}
     assert out["layers"][0]["theory_pre_var"] == pytest.approx(25 / 9)  # gain 5/3 squared times 50/50
-    default = json.loads(run(capsys, "propagate", "--preset", "quick", "--device", "cpu", "--json", "--hist-bins", "0",
-                             "--depth", "2"))
+    default = json.loads(
+        run(capsys, "propagate", "--preset", "quick", "--device", "cpu", "--json", "--hist-bins", "0", "--depth", "2")
+    )
     assert default["batch"] == initlib.presets.preset("quick").batch
     assert default["widths"] == [initlib.presets.preset("quick").deep_width] * 3
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["propagate", "--init", "bogus"], "invalid choice"),
-    (["propagate", "--activation", "gelu"], "invalid choice"),
-    (["propagate", "--widths", "3,x"], "comma-separated"),
-    (["propagate", "--widths", "3"], "at least two"),
-    (["propagate", "--depth", "0"], "positive integer"),
-    (["propagate", "--widths", "4,4", "--depth", "3"], "either --widths or --depth"),
-    (["propagate", "--widths", "4,4", "--init-arg", "gian=2"], "gian"),
-    (["propagate", "--widths", "4,4", "--init-arg", "gain"], "KEY=VALUE"),
-    (["propagate", "--widths", "4,4", "--negative-slope", "0.1"], "negative_slope"),
-    (["propagate", "--widths", "4,4", "--device", "tpu"], "invalid choice"),
-    (["propagate", "--widths", "4,4", "--batch", "0"], "batch"),
-    (["propagate", "--bogus-flag"], "unrecognized"),
-    (["train", "--lr", "-1"], "positive"),
-    (["train", "--widths", "10,3"], "must start with 1024"),
-    ([], "required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["propagate", "--init", "bogus"], "invalid choice"),
+        (["propagate", "--activation", "gelu"], "invalid choice"),
+        (["propagate", "--widths", "3,x"], "comma-separated"),
+        (["propagate", "--widths", "3"], "at least two"),
+        (["propagate", "--depth", "0"], "positive integer"),
+        (["propagate", "--widths", "4,4", "--depth", "3"], "either --widths or --depth"),
+        (["propagate", "--widths", "4,4", "--init-arg", "gian=2"], "gian"),
+        (["propagate", "--widths", "4,4", "--init-arg", "gain"], "KEY=VALUE"),
+        (["propagate", "--widths", "4,4", "--negative-slope", "0.1"], "negative_slope"),
+        (["propagate", "--widths", "4,4", "--device", "tpu"], "invalid choice"),
+        (["propagate", "--widths", "4,4", "--batch", "0"], "batch"),
+        (["propagate", "--bogus-flag"], "unrecognized"),
+        (["train", "--lr", "-1"], "positive"),
+        (["train", "--widths", "10,3"], "must start with 1024"),
+        ([], "required"),
+    ],
+)
 def test_bad_flags_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv + (["--device", "cpu"] if argv and "--device" not in argv else []))
@@ -113,8 +188,22 @@ def small_data(monkeypatch):
 
 
 def test_train_table_json_csv(capsys, tmp_path, small_data):
-    common = ("train", "--depth", "2", "--width", "16", "--steps", "20", "--record-every", "10", "--lr", "0.05",
-              "--device", "cpu", "--quiet")
+    common = (
+        "train",
+        "--depth",
+        "2",
+        "--width",
+        "16",
+        "--steps",
+        "20",
+        "--record-every",
+        "10",
+        "--lr",
+        "0.05",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     table = run(capsys, *common)
     assert table.splitlines()[0].startswith("tanh MLP 1024-16-16-9, init xavier_uniform, sgd lr 0.05")
     assert [line.split()[0] for line in table.splitlines()[2:]] == ["0", "10", "20"]
@@ -134,22 +223,54 @@ def test_train_table_json_csv(capsys, tmp_path, small_data):
 def test_train_plot(capsys, tmp_path, small_data):
     pytest.importorskip("initlib.plotting").__dict__.get("plot_training") or pytest.skip("no plot_training yet")
     figure = tmp_path / "train.png"
-    run(capsys, "train", "--depth", "1", "--width", "8", "--steps", "4", "--device", "cpu", "--quiet",
-        "--plot", str(figure))
+    run(
+        capsys,
+        "train",
+        "--depth",
+        "1",
+        "--width",
+        "8",
+        "--steps",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--plot",
+        str(figure),
+    )
     assert figure.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_python_dash_m_entry_point():
-    done = subprocess.run([sys.executable, "-m", "initlib", "propagate", "--widths", "8,8,8", "--batch", "4",
-                           "--device", "cpu", "--json"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "initlib",
+            "propagate",
+            "--widths",
+            "8,8,8",
+            "--batch",
+            "4",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["widths"] == [8, 8, 8]
 
 
 def test_train_default_width_is_the_training_width(capsys, small_data):
     # bug (c): the default hidden width is glorot_train_width (256 on quick), not glorot_width (1000)
-    out = json.loads(run(capsys, "train", "--preset", "quick", "--depth", "1", "--steps", "0", "--device", "cpu",
-                         "--json", "--quiet"))
+    out = json.loads(
+        run(
+            capsys, "train", "--preset", "quick", "--depth", "1", "--steps", "0", "--device", "cpu", "--json", "--quiet"
+        )
+    )
     assert out["widths"] == [1024, initlib.presets.preset("quick").glorot_train_width, 9]
 
 
@@ -164,19 +285,23 @@ def test_probe_table_and_json(capsys, spec):
 
 def test_probe_kwargs_and_plot(capsys, tmp_path):
     figure = tmp_path / "probe.png"
-    out = json.loads(run(capsys, "probe", "resnet", "--kwargs", '{"blocks": 2, "width": 16}', "--json",
-                         "--plot", str(figure)))
+    out = json.loads(
+        run(capsys, "probe", "resnet", "--kwargs", '{"blocks": 2, "width": 16}', "--json", "--plot", str(figure))
+    )
     assert len(out["rows"]) == 2 + 2 * 2 and out["kwargs"] == {"blocks": 2, "width": 16}
     assert figure.read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["probe", "nope"], "spec must be one of"),
-    (["probe", "mlp", "--kwargs", "[1]"], "must be a JSON object"),
-    (["probe", "mlp", "--kwargs", '{"bogus": 1}'], "the factory rejects kwargs"),
-    (["probe", "torch.nn:Linear", "--kwargs", '{"in_features": 2, "out_features": 2}'], "returned no inputs"),
-    (["probe", "mlp", "--hist-bins", "-1"], "--hist-bins"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["probe", "nope"], "spec must be one of"),
+        (["probe", "mlp", "--kwargs", "[1]"], "must be a JSON object"),
+        (["probe", "mlp", "--kwargs", '{"bogus": 1}'], "the factory rejects kwargs"),
+        (["probe", "torch.nn:Linear", "--kwargs", '{"in_features": 2, "out_features": 2}'], "returned no inputs"),
+        (["probe", "mlp", "--hist-bins", "-1"], "--hist-bins"),
+    ],
+)
 def test_probe_bad_input_exits_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)

@@ -137,14 +137,17 @@ def test_rasteriser_square_and_polygon_areas():
         assert abs(c - area) <= perimeter, (t, c, area, perimeter)
 
 
-@pytest.mark.parametrize("bad, exc, match", [
-    (dict(n=0), ValueError, "n must be a positive"),
-    (dict(n=2.5), TypeError, "n must be an int"),
-    (dict(n=True), TypeError, "n must be an int"),
-    (dict(n=5, seed=-1), ValueError, "seed must be a non-negative int"),
-    (dict(n=5, seed="a"), ValueError, "seed must be a non-negative int"),
-    (dict(n=5, return_details="yes"), TypeError, "return_details must be True or False"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        (dict(n=0), ValueError, "n must be a positive"),
+        (dict(n=2.5), TypeError, "n must be an int"),
+        (dict(n=True), TypeError, "n must be an int"),
+        (dict(n=5, seed=-1), ValueError, "seed must be a non-negative int"),
+        (dict(n=5, seed="a"), ValueError, "seed must be a non-negative int"),
+        (dict(n=5, return_details="yes"), TypeError, "return_details must be True or False"),
+    ],
+)
 def test_shapeset_bad_input(bad, exc, match):
     with pytest.raises(exc, match=match):
         data.shapeset(**bad)
@@ -179,6 +182,7 @@ def test_gaussian_mixture():
 
 def test_digits_are_standardised_real_images_split_by_seed():
     from initlib.data import digits_split
+
     a, b = digits_split(seed=0), digits_split(seed=0)
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert a.x_train.shape == (1500, 64) and a.x_test.shape == (297, 64)

@@ -45,8 +45,9 @@ def test_residual_stack_torch_default_is_healthy_he_grows():
 @pytest.fixture(scope="module")
 def gpt2_small():
     """GPT-2 small's shape (12 layers of 768, 12 heads) as transformers initializes it."""
-    cfg = R.T.GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=256, n_positions=16,
-                         bos_token_id=0, eos_token_id=0)
+    cfg = R.T.GPT2Config(
+        n_layer=12, n_embd=768, n_head=12, vocab_size=256, n_positions=16, bos_token_id=0, eos_token_id=0
+    )
     torch.manual_seed(0)
     return R.T.GPT2LMHeadModel(cfg).eval(), torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(0))
 
@@ -126,8 +127,12 @@ def test_cli_exit_codes_json_and_plot(capsys, tmp_path):
     out = json.loads(capsys.readouterr().out)
     assert out["healthy"] is False and out["verdicts"][0]["problem"] == "vanishing signal"
     assert figure.stat().st_size > 1000
-    for argv in (["doctor", "nope"], ["doctor", "torch.nn:Linear", "--kwargs", '{"in_features": 3, "out_features": 2}'],
-                 ["doctor", "mlp", "--input-shape", "8,3"], ["doctor", "mlp", "--tokens", "5"]):
+    for argv in (
+        ["doctor", "nope"],
+        ["doctor", "torch.nn:Linear", "--kwargs", '{"in_features": 3, "out_features": 2}'],
+        ["doctor", "mlp", "--input-shape", "8,3"],
+        ["doctor", "mlp", "--tokens", "5"],
+    ):
         with pytest.raises(SystemExit) as exit_:
             cli.main(argv)
         assert exit_.value.code == 2
@@ -135,15 +140,41 @@ def test_cli_exit_codes_json_and_plot(capsys, tmp_path):
 
 
 def test_cli_doctor_on_a_transformers_config(capsys):
-    argv = ["doctor", "initlib.demos:transformers_model", "--kwargs",
-            json.dumps({"model": "LlamaForCausalLM", "config": {"num_hidden_layers": 2, "hidden_size": 64,
-                        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}}),
-            "--input-shape", "2,8", "--tokens", "100", "--json"]
+    argv = [
+        "doctor",
+        "initlib.demos:transformers_model",
+        "--kwargs",
+        json.dumps(
+            {
+                "model": "LlamaForCausalLM",
+                "config": {
+                    "num_hidden_layers": 2,
+                    "hidden_size": 64,
+                    "num_attention_heads": 4,
+                    "intermediate_size": 128,
+                    "vocab_size": 100,
+                },
+            }
+        ),
+        "--input-shape",
+        "2,8",
+        "--tokens",
+        "100",
+        "--json",
+    ]
     assert cli.main(argv) in (0, 1)
     assert "verdicts" in json.loads(capsys.readouterr().out)
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["doctor", "initlib.demos:transformers_model", "--kwargs", '{"model": "NoSuchModel"}',
-                  "--input-shape", "2,8"])
+        cli.main(
+            [
+                "doctor",
+                "initlib.demos:transformers_model",
+                "--kwargs",
+                '{"model": "NoSuchModel"}',
+                "--input-shape",
+                "2,8",
+            ]
+        )
     assert exit_.value.code == 2
 
 

@@ -24,8 +24,9 @@ def test_layers_report_the_fans_their_shapes_mean():
     assert initlib.fan_in_and_fan_out(nn.Conv2d(16, 33, 3).weight) == (16 * 9, 33 * 9)
 
 
-@pytest.mark.parametrize("mode,expected", [("fan_in", 144), ("fan_out", 297), ("fan_avg", 220.5),
-                                           ("fan_geo_avg", math.sqrt(144 * 297))])
+@pytest.mark.parametrize(
+    "mode,expected", [("fan_in", 144), ("fan_out", 297), ("fan_avg", 220.5), ("fan_geo_avg", math.sqrt(144 * 297))]
+)
 def test_variance_scaling_modes(mode, expected):
     from initlib.fans import _fan
 
@@ -38,7 +39,9 @@ def test_leaky_relu_gain_keeps_the_second_moment():
     y = torch.randn(2_000_000, generator=g, dtype=torch.float64)
     for a in (0.0, 0.01, 0.25, 1.0):
         second = float(torch.nn.functional.leaky_relu(y, a).pow(2).mean())
-        assert second * initlib.calculate_gain("leaky_relu", a) ** 2 == pytest.approx(1.0, abs=6 * math.sqrt(2 / 2e6) * 2)
+        assert second * initlib.calculate_gain("leaky_relu", a) ** 2 == pytest.approx(
+            1.0, abs=6 * math.sqrt(2 / 2e6) * 2
+        )
 
 
 def test_nn_linear_default_is_glorots_standard_init():

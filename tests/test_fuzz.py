@@ -16,25 +16,70 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import initlib
 from initlib import gains
 
 FUNCTIONS = [
-    "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_", "dirac_", "sparse_",
-    "variance_scaling_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-    "lecun_uniform_", "lecun_normal_", "standard_uniform_", "pytorch_default_", "orthogonal_",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+    "eye_",
+    "dirac_",
+    "sparse_",
+    "variance_scaling_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "lecun_uniform_",
+    "lecun_normal_",
+    "standard_uniform_",
+    "pytorch_default_",
+    "orthogonal_",
 ]
-EXAMPLES_PER_FUNCTION = 20  # 19 functions: 380 examples in all
+# 19 functions: 760 examples in all. At 20, dirac_ (which fills only 3- to 5-d tensors, about 1 draw in 6)
+# was seen only refusing for 2 seeds in 10; at 40, for none of 30.
+EXAMPLES_PER_FUNCTION = 40
+# A fixed seed, not `derandomize`: that one seeds from a digest of the test's source, so reformatting
+# the code changed which calls were drawn.
+SEED = 0
 
-ODD = [math.nan, math.inf, -math.inf, 1e300, -1e300, 1e39, 7e4, -7e4, 0, -1, 10**400, True, "1", None, 1j,
-       torch.tensor(2.0), torch.tensor([1.0, 2.0]), [0.5]]
+ODD = [
+    math.nan,
+    math.inf,
+    -math.inf,
+    1e300,
+    -1e300,
+    1e39,
+    7e4,
+    -7e4,
+    0,
+    -1,
+    10**400,
+    True,
+    "1",
+    None,
+    1j,
+    torch.tensor(2.0),
+    torch.tensor([1.0, 2.0]),
+    [0.5],
+]
 SENSIBLE = {
-    "a": st.floats(-3, 3), "b": st.floats(-3, 3), "mean": st.floats(-3, 3), "val": st.floats(-10, 10),
-    "std": st.floats(0.001, 3), "gain": st.floats(0.001, 3), "scale": st.floats(0.001, 3),
-    "sparsity": st.floats(0, 1), "groups": st.integers(1, 3),
+    "a": st.floats(-3, 3),
+    "b": st.floats(-3, 3),
+    "mean": st.floats(-3, 3),
+    "val": st.floats(-10, 10),
+    "std": st.floats(0.001, 3),
+    "gain": st.floats(0.001, 3),
+    "scale": st.floats(0.001, 3),
+    "sparsity": st.floats(0, 1),
+    "groups": st.integers(1, 3),
     "mode": st.sampled_from(["fan_in", "fan_out", "fan_avg", "fan_geo_avg", "FAN_IN"]),
     "nonlinearity": st.sampled_from(gains.NONLINEARITIES),
     "distribution": st.sampled_from(["truncated_normal", "normal", "uniform"]),
@@ -54,7 +99,7 @@ def tensors(draw):
     if form == "strided":  # every other element of a buffer twice as long: a non-contiguous view
         t = base[::2].view(shape)
     else:
-        t = base[:math.prod(shape)].reshape(shape)
+        t = base[: math.prod(shape)].reshape(shape)
     if form == "transposed" and t.dim() >= 2:
         t = t.transpose(0, -1)
     if form == "parameter" and dtype.is_floating_point:
@@ -93,30 +138,84 @@ def _check(name, subject, kwargs):
     return "filled"
 
 
-OUTCOMES: dict[str, Counter] = {}
+def _fuzz(name: str) -> Counter:
+    """Run the property over EXAMPLES_PER_FUNCTION drawn calls of one function; count the outcomes."""
+    outcomes: Counter = Counter()
+
+    @seed(SEED)
+    @settings(
+        max_examples=EXAMPLES_PER_FUNCTION,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(data=st.data())
+    def one_call(data):
+        not_tensors = st.sampled_from([[[0.0, 1.0]], np.zeros((3, 2)), 2.0, None])
+        subject = data.draw(st.one_of(tensors(), not_tensors) if data.draw(st.integers(0, 5)) == 5 else tensors())
+        outcomes[_check(name, subject, _arguments(data.draw, name))] += 1
+
+    one_call()
+    return outcomes
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-@settings(max_examples=EXAMPLES_PER_FUNCTION, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(data=st.data())
-def test_every_call_fills_finite_values_or_raises_a_clear_valueerror_and_writes_nothing(name, data):
-    not_tensors = st.sampled_from([[[0.0, 1.0]], np.zeros((3, 2)), 2.0, None])
-    subject = data.draw(st.one_of(tensors(), not_tensors) if data.draw(st.integers(0, 5)) == 5 else tensors())
-    OUTCOMES.setdefault(name, Counter())[_check(name, subject, _arguments(data.draw, name))] += 1
+def test_every_call_fills_finite_values_or_raises_a_clear_valueerror_and_writes_nothing(name):
+    outcomes = _fuzz(name)
+    # and the fuzz reached both outcomes: the function was seen both filling and refusing
+    assert set(outcomes) == {"error", "filled"}, dict(outcomes)
+    print(
+        f"\nfuzz of {name}: {outcomes['filled']} calls filled with finite values, {outcomes['error']} refused "
+        "with a ValueError and nothing written"
+    )
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+def _overflowing(huge):
+    """For each function with an argument whose size sets the values written: that argument, set to ``huge``."""
+    return {
+        "uniform_": {"b": huge},
+        "normal_": {"mean": huge},
+        "trunc_normal_": {"mean": huge, "b": 2 * huge},
+        "constant_": {"val": huge},
+        "sparse_": {"sparsity": 0.5, "std": huge},
+        "variance_scaling_": {"scale": huge**2 * 1e4},
+        "xavier_uniform_": {"gain": huge * 100},
+        "xavier_normal_": {"gain": huge * 100},
+        "orthogonal_": {"gain": huge * 100},
+    }
+
+
+SCALING_PARAMS = {"a", "b", "mean", "std", "val", "scale", "gain"}
+
+
+def test_the_other_functions_take_no_argument_that_scales_their_values():
+    # These write bounded values (kaiming's `a` is the leaky slope: its gain sqrt(2 / (1 + a^2)) is at most
+    # sqrt(2)), so no overflow case is generated for them below.
+    bounded = {
+        "zeros_": set(),
+        "ones_": set(),
+        "eye_": set(),
+        "dirac_": set(),
+        "kaiming_uniform_": {"a"},
+        "kaiming_normal_": {"a"},
+        "lecun_uniform_": set(),
+        "lecun_normal_": set(),
+        "standard_uniform_": set(),
+        "pytorch_default_": set(),
+    }
+    rest = {
+        name: set(inspect.signature(getattr(initlib, name)).parameters) & SCALING_PARAMS
+        for name in FUNCTIONS
+        if name not in _overflowing(1.0)
+    }
+    assert rest == bounded
+
+
+@pytest.mark.parametrize("name", list(_overflowing(1.0)))
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
 def test_values_that_overflow_the_dtype_are_refused(name, dtype):
-    # the one argument per function whose size sets the values written; 1e39 overflows float32, 1e5 float16
-    huge = 1e39 if dtype == torch.float32 else 1e5
-    kwargs = {"uniform_": {"b": huge}, "normal_": {"mean": huge}, "trunc_normal_": {"mean": huge, "b": 2 * huge},
-              "constant_": {"val": huge}, "sparse_": {"sparsity": 0.5, "std": huge},
-              "variance_scaling_": {"scale": huge**2 * 1e4}}.get(name, {"gain": huge * 100})
-    params = inspect.signature(getattr(initlib, name)).parameters
-    if not set(kwargs) <= set(params):
-        return  # zeros_, ones_, eye_, dirac_, kaiming_*, lecun_*, standard_uniform_ write bounded values
+    # 1e39 overflows float32, 1e5 float16
+    kwargs = _overflowing(1e39 if dtype == torch.float32 else 1e5)[name]
     t = torch.full((6, 5) if name == "sparse_" else (6, 5, 3), 0.25, dtype=dtype)
     with pytest.raises(ValueError, match=r"overflows float(16|32) \(largest finite value .*Nothing was written"):
         getattr(initlib, name)(t, **kwargs)
@@ -134,13 +233,3 @@ def test_non_contiguous_views_and_parameters_are_filled_in_place(name):
         assert bool((view != 0).any())  # the writes reached the base tensor through the view
     param = torch.nn.Parameter(torch.zeros(6, 4, 3) if name not in ("eye_", "sparse_") else torch.zeros(6, 4))
     assert getattr(initlib, name)(param, **kwargs) is param and param.requires_grad
-
-
-def test_the_fuzz_reached_both_outcomes():
-    # Run after the fuzz (file order): every function was seen both filling and refusing.
-    if len(OUTCOMES) < len(FUNCTIONS):
-        pytest.skip("run together with the fuzz above")
-    assert {name: dict(counts) for name, counts in OUTCOMES.items() if set(counts) != {"error", "filled"}} == {}
-    total = sum(OUTCOMES.values(), Counter())
-    print(f"\nfuzz: {sum(total.values())} calls over {len(OUTCOMES)} functions, {total['filled']} filled with "
-          f"finite values, {total['error']} refused with a ValueError and nothing written")

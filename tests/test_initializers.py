@@ -9,6 +9,7 @@ from scipy import stats
 from torch import nn
 
 import initlib
+
 from tolerances import assert_variance
 
 SHAPES = {
@@ -32,31 +33,78 @@ TN2 = initlib.truncated_normal_std(2.0)
 
 # (name, call, expected variance from (fan_in, fan_out), law, bound from (fan_in, fan_out) or None)
 CASES = [
-    ("xavier_uniform", lambda w, g: initlib.xavier_uniform_(w, generator=g),
-     lambda i, o: 2 / (i + o), "uniform", lambda i, o: math.sqrt(6 / (i + o))),
-    ("xavier_uniform gain=5/3", lambda w, g: initlib.xavier_uniform_(w, gain=5 / 3, generator=g),
-     lambda i, o: (5 / 3) ** 2 * 2 / (i + o), "uniform", lambda i, o: 5 / 3 * math.sqrt(6 / (i + o))),
-    ("xavier_normal", lambda w, g: initlib.xavier_normal_(w, generator=g),
-     lambda i, o: 2 / (i + o), "normal", None),
-    ("kaiming_uniform", lambda w, g: initlib.kaiming_uniform_(w, generator=g),
-     lambda i, o: 2 / i, "uniform", lambda i, o: math.sqrt(6 / i)),
-    ("kaiming_uniform leaky 0.2 fan_out",
-     lambda w, g: initlib.kaiming_uniform_(w, a=0.2, mode="fan_out", generator=g),
-     lambda i, o: 2 / (1 + 0.04) / o, "uniform", lambda i, o: math.sqrt(3 * 2 / 1.04 / o)),
-    ("kaiming_normal", lambda w, g: initlib.kaiming_normal_(w, generator=g),
-     lambda i, o: 2 / i, "normal", None),
-    ("kaiming_normal relu fan_out", lambda w, g: initlib.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g),
-     lambda i, o: 2 / o, "normal", None),
-    ("kaiming_normal tanh", lambda w, g: initlib.kaiming_normal_(w, nonlinearity="tanh", generator=g),
-     lambda i, o: (5 / 3) ** 2 / i, "normal", None),
-    ("lecun_uniform", lambda w, g: initlib.lecun_uniform_(w, generator=g),
-     lambda i, o: 1 / i, "uniform", lambda i, o: math.sqrt(3 / i)),
-    ("lecun_normal", lambda w, g: initlib.lecun_normal_(w, generator=g),
-     lambda i, o: 1 / i, "truncated_normal", lambda i, o: 2 * math.sqrt(1 / i) / TN2),
-    ("standard_uniform", lambda w, g: initlib.standard_uniform_(w, generator=g),
-     lambda i, o: 1 / (3 * i), "uniform", lambda i, o: 1 / math.sqrt(i)),
-    ("pytorch_default", lambda w, g: initlib.pytorch_default_(w, generator=g),
-     lambda i, o: 1 / (3 * i), "uniform", lambda i, o: 1 / math.sqrt(i)),
+    (
+        "xavier_uniform",
+        lambda w, g: initlib.xavier_uniform_(w, generator=g),
+        lambda i, o: 2 / (i + o),
+        "uniform",
+        lambda i, o: math.sqrt(6 / (i + o)),
+    ),
+    (
+        "xavier_uniform gain=5/3",
+        lambda w, g: initlib.xavier_uniform_(w, gain=5 / 3, generator=g),
+        lambda i, o: (5 / 3) ** 2 * 2 / (i + o),
+        "uniform",
+        lambda i, o: 5 / 3 * math.sqrt(6 / (i + o)),
+    ),
+    ("xavier_normal", lambda w, g: initlib.xavier_normal_(w, generator=g), lambda i, o: 2 / (i + o), "normal", None),
+    (
+        "kaiming_uniform",
+        lambda w, g: initlib.kaiming_uniform_(w, generator=g),
+        lambda i, o: 2 / i,
+        "uniform",
+        lambda i, o: math.sqrt(6 / i),
+    ),
+    (
+        "kaiming_uniform leaky 0.2 fan_out",
+        lambda w, g: initlib.kaiming_uniform_(w, a=0.2, mode="fan_out", generator=g),
+        lambda i, o: 2 / (1 + 0.04) / o,
+        "uniform",
+        lambda i, o: math.sqrt(3 * 2 / 1.04 / o),
+    ),
+    ("kaiming_normal", lambda w, g: initlib.kaiming_normal_(w, generator=g), lambda i, o: 2 / i, "normal", None),
+    (
+        "kaiming_normal relu fan_out",
+        lambda w, g: initlib.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=g),
+        lambda i, o: 2 / o,
+        "normal",
+        None,
+    ),
+    (
+        "kaiming_normal tanh",
+        lambda w, g: initlib.kaiming_normal_(w, nonlinearity="tanh", generator=g),
+        lambda i, o: (5 / 3) ** 2 / i,
+        "normal",
+        None,
+    ),
+    (
+        "lecun_uniform",
+        lambda w, g: initlib.lecun_uniform_(w, generator=g),
+        lambda i, o: 1 / i,
+        "uniform",
+        lambda i, o: math.sqrt(3 / i),
+    ),
+    (
+        "lecun_normal",
+        lambda w, g: initlib.lecun_normal_(w, generator=g),
+        lambda i, o: 1 / i,
+        "truncated_normal",
+        lambda i, o: 2 * math.sqrt(1 / i) / TN2,
+    ),
+    (
+        "standard_uniform",
+        lambda w, g: initlib.standard_uniform_(w, generator=g),
+        lambda i, o: 1 / (3 * i),
+        "uniform",
+        lambda i, o: 1 / math.sqrt(i),
+    ),
+    (
+        "pytorch_default",
+        lambda w, g: initlib.pytorch_default_(w, generator=g),
+        lambda i, o: 1 / (3 * i),
+        "uniform",
+        lambda i, o: 1 / math.sqrt(i),
+    ),
 ]
 MODE_N = {
     "fan_in": lambda i, o: i,
@@ -71,11 +119,17 @@ for mode, n_of in MODE_N.items():
             "normal": None,
             "truncated_normal": (lambda n_of: lambda i, o: 2 * math.sqrt(2 / n_of(i, o)) / TN2)(n_of),
         }[dist]
-        CASES.append((
-            f"variance_scaling scale=2 {mode} {dist}",
-            (lambda mode, dist: lambda w, g: initlib.variance_scaling_(w, 2.0, mode, dist, generator=g))(mode, dist),
-            (lambda n_of: lambda i, o: 2 / n_of(i, o))(n_of), dist, bound,
-        ))
+        CASES.append(
+            (
+                f"variance_scaling scale=2 {mode} {dist}",
+                (lambda mode, dist: lambda w, g: initlib.variance_scaling_(w, 2.0, mode, dist, generator=g))(
+                    mode, dist
+                ),
+                (lambda n_of: lambda i, o: 2 / n_of(i, o))(n_of),
+                dist,
+                bound,
+            )
+        )
 
 
 @pytest.mark.parametrize("layer", SHAPES)
@@ -165,8 +219,9 @@ def test_trunc_normal_keeps_torchs_uncorrected_variance():
     assert float(w.min()) >= -2 and float(w.max()) <= 2
 
 
-@pytest.mark.parametrize("mean,std,a,b", [(10, 1, -2, 2), (-10, 1, -2, 2), (0, 1, 3, 4), (0, 1, -4, -3),
-                                         (0, 0.5, -0.5, 1.0), (0, 1, 7, 9)])
+@pytest.mark.parametrize(
+    "mean,std,a,b", [(10, 1, -2, 2), (-10, 1, -2, 2), (0, 1, 3, 4), (0, 1, -4, -3), (0, 0.5, -0.5, 1.0), (0, 1, 7, 9)]
+)
 def test_trunc_normal_is_exact_even_far_out_in_a_tail(mean, std, a, b):
     # An inverse CDF written with 2 Phi - 1 rounds to +-1 out there and piles the draws on one bound.
     w = initlib.trunc_normal_(torch.empty(300, 200, dtype=torch.float64), mean, std, a, b, generator=gen(8))
@@ -238,6 +293,7 @@ def test_aliases_are_the_same_functions():
 
 # --- determinism -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(set(initlib.SCHEMES) - {"constant", "zeros", "ones", "eye", "dirac"}))
 def test_a_generator_makes_every_random_scheme_repeatable(name):
     init = initlib.get_scheme(name)
@@ -257,9 +313,15 @@ def test_schemes_accept_trailing_underscore_and_callables():
 
 # --- init_module ------------------------------------------------------------------------------------
 
+
 def _net():
     return nn.Sequential(
-        nn.Conv2d(3, 64, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 4, 512), nn.Tanh(), nn.Linear(512, 384),
+        nn.Conv2d(3, 64, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * 4, 512),
+        nn.Tanh(),
+        nn.Linear(512, 384),
         nn.ConvTranspose1d(4, 8, 3),
     )
 
@@ -305,6 +367,7 @@ def test_init_module_rejects_unknown_schemes_and_non_modules():
 
 # --- eye_, dirac_, sparse_: torch's laws; the generator draws sparse_'s mask too ---------------------
 
+
 @pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4), (1, 1)])
 def test_eye_equals_torch(shape):
     assert torch.equal(initlib.eye_(torch.full(shape, 7.0)), nn.init.eye_(torch.full(shape, 7.0)))
@@ -334,11 +397,13 @@ def test_orthogonal_on_a_non_contiguous_view_equals_the_contiguous_result():
     view = base.t()  # (8, 12), non-contiguous: torch.nn.init.orthogonal_ raises here
     ours = initlib.orthogonal_(view, gain=2.0, generator=gen(4))
     assert ours is view
-    torch.testing.assert_close(base.t(), nn.init.orthogonal_(torch.empty(8, 12), gain=2.0, generator=gen(4)),
-                               rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        base.t(), nn.init.orthogonal_(torch.empty(8, 12), gain=2.0, generator=gen(4)), rtol=0, atol=1e-6
+    )
 
 
 # --- delta_orthogonal_ (Xiao et al. 2018) ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(16, 16, 3), (24, 16, 3, 3), (8, 8, 3, 5), (8, 4, 3, 3, 3)])
 def test_delta_orthogonal_is_an_orthogonal_centre_tap(shape):
@@ -362,10 +427,13 @@ def test_delta_orthogonal_conv_keeps_every_norm():
     assert torch.allclose(y.flatten(1).norm(dim=1), x.flatten(1).norm(dim=1), rtol=1e-12)
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((8, 8), "3 or 4 or 5 dimensions for delta_orthogonal_"),
-    ((4, 8, 3, 3), r"in_channels <= out_channels .* got shape \(4, 8, 3, 3\)"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((8, 8), "3 or 4 or 5 dimensions for delta_orthogonal_"),
+        ((4, 8, 3, 3), r"in_channels <= out_channels .* got shape \(4, 8, 3, 3\)"),
+    ],
+)
 def test_delta_orthogonal_bad_input(shape, message):
     t = torch.full(shape, 7.0)
     with pytest.raises(ValueError, match=message):

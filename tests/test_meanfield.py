@@ -10,8 +10,8 @@ import pytest
 import torch
 from scipy import integrate, optimize, special
 
-from initlib import meanfield as mf
 from initlib import activations, theory
+from initlib import meanfield as mf
 
 
 def _selu(x):
@@ -34,8 +34,12 @@ SCALAR = {
 }
 # The same functions on torch tensors, for Monte Carlo.
 TORCH = {
-    "linear": lambda x: x, "relu": torch.relu, "leaky_relu": lambda x: torch.nn.functional.leaky_relu(x, 0.01),
-    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softsign": torch.nn.functional.softsign,
+    "linear": lambda x: x,
+    "relu": torch.relu,
+    "leaky_relu": lambda x: torch.nn.functional.leaky_relu(x, 0.01),
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "softsign": torch.nn.functional.softsign,
     "selu": torch.selu,
 }
 
@@ -43,8 +47,15 @@ TORCH = {
 def _gauss(g, q):
     """E[g(s)], s ~ N(0, q), by adaptive quadrature split at the kink."""
     sd = math.sqrt(q)
-    return integrate.quad(lambda z: g(sd * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -14, 14,
-                          points=[0.0], limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+    return integrate.quad(
+        lambda z: g(sd * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+        -14,
+        14,
+        points=[0.0],
+        limit=400,
+        epsabs=1e-14,
+        epsrel=1e-12,
+    )[0]
 
 
 def _pair(g, q, c):
@@ -52,17 +63,28 @@ def _pair(g, q, c):
     sd, s = math.sqrt(q), math.sqrt(1 - c * c)
 
     def inner(z1):
-        return integrate.quad(lambda z2: g(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2), -12, 12,
-                              points=[-c * z1 / s], limit=200, epsabs=1e-12)[0] / math.sqrt(2 * math.pi)
+        return integrate.quad(
+            lambda z2: g(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2),
+            -12,
+            12,
+            points=[-c * z1 / s],
+            limit=200,
+            epsabs=1e-12,
+        )[0] / math.sqrt(2 * math.pi)
 
-    return integrate.quad(lambda z1: g(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2) / math.sqrt(2 * math.pi),
-                          -12, 12, points=[0.0], limit=200, epsabs=1e-12)[0]
+    return integrate.quad(
+        lambda z1: g(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2) / math.sqrt(2 * math.pi),
+        -12,
+        12,
+        points=[0.0],
+        limit=200,
+        epsabs=1e-12,
+    )[0]
 
 
 def _fixed_point_by_quad(activation, sigma_w2, sigma_b2):
     f = SCALAR[activation][0]
-    return optimize.brentq(lambda q: sigma_w2 * _gauss(lambda x: f(x) ** 2, q) + sigma_b2 - q, 1e-6, 50,
-                           xtol=1e-13)
+    return optimize.brentq(lambda q: sigma_w2 * _gauss(lambda x: f(x) ** 2, q) + sigma_b2 - q, 1e-6, 50, xtol=1e-13)
 
 
 @pytest.mark.parametrize("activation", activations.NAMES)
@@ -78,8 +100,10 @@ def test_one_dimensional_moments_match_adaptive_quadrature(activation, q):
         assert mf.chi_1(activation, 1.0, q - second) == pytest.approx(_gauss(lambda x: fp(x) ** 2, q), rel=rel)
 
 
-@pytest.mark.parametrize("activation, sigma_w2, sigma_b2", [
-    ("tanh", 1.5, 0.05), ("tanh", 3.0, 0.3), ("softsign", 2.0, 0.1), ("selu", 1.0, 0.0), ("sigmoid", 4.0, 0.2)])
+@pytest.mark.parametrize(
+    "activation, sigma_w2, sigma_b2",
+    [("tanh", 1.5, 0.05), ("tanh", 3.0, 0.3), ("softsign", 2.0, 0.1), ("selu", 1.0, 0.0), ("sigmoid", 4.0, 0.2)],
+)
 @pytest.mark.parametrize("c", [-0.6, 0.0, 0.7, 0.97])
 def test_c_map_matches_nested_adaptive_quadrature(activation, sigma_w2, sigma_b2, c):
     f = SCALAR[activation][0]
@@ -111,8 +135,7 @@ def test_relu_closed_forms(sigma_w2, sigma_b2):
     assert mf.correlation_fixed_point("relu", sigma_w2, sigma_b2) == 1.0
 
 
-@pytest.mark.parametrize("activation, sigma_b2", [("selu", 0.0), ("selu", 0.3), ("softsign", 0.05),
-                                                 ("sigmoid", 0.05)])
+@pytest.mark.parametrize("activation, sigma_b2", [("selu", 0.0), ("selu", 0.3), ("softsign", 0.05), ("sigmoid", 0.05)])
 def test_other_critical_points_have_chi_1_one(activation, sigma_b2):
     """The first crossing of chi_1 = 1, below the sigma_w2 where SELU's q* diverges (2 / lambda^2)."""
     w = mf.critical_sigma_w2(activation, sigma_b2)
@@ -179,8 +202,9 @@ def test_tanh_depth_scales_match_eqs_6_and_9(sigma_w2, sigma_b2):
     c_star = mf.correlation_fixed_point("tanh", sigma_w2, sigma_b2)
     h = 1e-5
     low, high = max(c_star - h, -1.0), min(c_star + h, 1.0)
-    slope_c = (mf.correlation_map("tanh", sigma_w2, sigma_b2, high)
-               - mf.correlation_map("tanh", sigma_w2, sigma_b2, low)) / (high - low)
+    slope_c = (
+        mf.correlation_map("tanh", sigma_w2, sigma_b2, high) - mf.correlation_map("tanh", sigma_w2, sigma_b2, low)
+    ) / (high - low)
     assert xi_c == pytest.approx(-1 / math.log(slope_c), rel=1e-3)
     chi = mf.chi_1("tanh", sigma_w2, sigma_b2)
     assert (c_star == 1.0) == (chi < 1)  # ordered: c* = 1; chaotic: c* < 1
@@ -206,23 +230,33 @@ def test_moments_against_monte_carlo(activation):
         assert abs(sample.mean().item() - value) < 5 * sample.std().item() / math.sqrt(sample.numel()) + 1e-12
 
     close(f(u1) ** 2, mf.q_map(activation, q, 1.0, 0.0))
-    close(fprime**2, mf.chi_1(activation, 1.0, q - mf.q_map(activation, q, 1.0, 0.0))
-          if mf.q_map(activation, q, 1.0, 0.0) < q else fprime.pow(2).mean().item())
+    close(
+        fprime**2,
+        mf.chi_1(activation, 1.0, q - mf.q_map(activation, q, 1.0, 0.0))
+        if mf.q_map(activation, q, 1.0, 0.0) < q
+        else fprime.pow(2).mean().item(),
+    )
     sigma_b2 = max(q - mf.q_map(activation, q, 1.0, 0.0), 0.0)
     if sigma_b2 > 0:  # then q* = q at sigma_w2 = 1, and the c-map's numerator is E[f(u_1) f(u_2)]
         close(f(u1) * f(u2), mf.correlation_map(activation, 1.0, sigma_b2, c) * q - sigma_b2)
 
 
-@pytest.mark.parametrize("activation, sigma_w2, sigma_b2", [("tanh", 1.0, 0.0), ("tanh", 2.5, 0.3),
-                                                             ("relu", 2.0, 0.1), ("selu", 1.0, 0.05)])
+@pytest.mark.parametrize(
+    "activation, sigma_w2, sigma_b2", [("tanh", 1.0, 0.0), ("tanh", 2.5, 0.3), ("relu", 2.0, 0.1), ("selu", 1.0, 0.05)]
+)
 def test_layer_curves_match_a_wide_random_network(activation, sigma_w2, sigma_b2):
     """Two inputs with correlation 0.5 through 12 layers of width 2000, 4 seeded networks:
     the empirical q^l and c^l against layer_curves, and q^l against theory.predict(mean_field)."""
     depth, width = 12, 2000
     q_pred, c_pred = mf.layer_curves(activation, sigma_w2, sigma_b2, depth, input_var=1.0, input_corr=0.5)
     if activation != "selu":
-        pre, _ = theory.predict([width] * (depth + 1), [sigma_w2 / width] * depth, activation,
-                                bias_vars=[sigma_b2] * depth, method="mean_field")
+        pre, _ = theory.predict(
+            [width] * (depth + 1),
+            [sigma_w2 / width] * depth,
+            activation,
+            bias_vars=[sigma_b2] * depth,
+            method="mean_field",
+        )
         assert np.allclose(q_pred, pre, rtol=1e-8)
     gen = torch.Generator().manual_seed(3)
     a = torch.randn(width, generator=gen, dtype=torch.float64)
@@ -285,11 +319,25 @@ def _tanh_pair_nested(q, c):
     sd, s = math.sqrt(q), math.sqrt(1 - c * c)
 
     def inner(z1):
-        return integrate.quad(lambda z2: math.tanh(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2), -13, 13,
-                              points=[-c * z1 / s], limit=400, epsabs=1e-15, epsrel=1e-14)[0] / math.sqrt(2 * math.pi)
+        return integrate.quad(
+            lambda z2: math.tanh(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2),
+            -13,
+            13,
+            points=[-c * z1 / s],
+            limit=400,
+            epsabs=1e-15,
+            epsrel=1e-14,
+        )[0] / math.sqrt(2 * math.pi)
 
-    return integrate.quad(lambda z1: math.tanh(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2), -13, 13,
-                          points=[0.0], limit=400, epsabs=1e-15, epsrel=1e-14)[0] / math.sqrt(2 * math.pi)
+    return integrate.quad(
+        lambda z1: math.tanh(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2),
+        -13,
+        13,
+        points=[0.0],
+        limit=400,
+        epsabs=1e-15,
+        epsrel=1e-14,
+    )[0] / math.sqrt(2 * math.pi)
 
 
 @pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
@@ -315,8 +363,10 @@ MP = {  # the activations whose Gaussian moments need quadrature, in 30-digit mp
     "tanh": (mpmath.tanh, lambda x: 1 - mpmath.tanh(x) ** 2),
     "sigmoid": (lambda x: 1 / (1 + mpmath.exp(-x)), lambda x: mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2),
     "softsign": (lambda x: x / (1 + abs(x)), lambda x: 1 / (1 + abs(x)) ** 2),
-    "selu": (lambda x: activations.SELU_SCALE * (x if x > 0 else activations.SELU_ALPHA * mpmath.expm1(x)),
-             lambda x: activations.SELU_SCALE * (1 if x > 0 else activations.SELU_ALPHA * mpmath.exp(x))),
+    "selu": (
+        lambda x: activations.SELU_SCALE * (x if x > 0 else activations.SELU_ALPHA * mpmath.expm1(x)),
+        lambda x: activations.SELU_SCALE * (1 if x > 0 else activations.SELU_ALPHA * mpmath.exp(x)),
+    ),
 }
 
 
@@ -332,8 +382,9 @@ def _mp_gauss(g, q):
 def _scipy_quad(g, q):
     """What theory used before it took meanfield's rule: adaptive quad on the folded line."""
     sigma = math.sqrt(q)
-    value, _ = integrate.quad(lambda z: (g(sigma * z) + g(-sigma * z)) * math.exp(-z * z / 2), 0.0, 12.0,
-                              limit=200, epsabs=0.0, epsrel=1e-10)
+    value, _ = integrate.quad(
+        lambda z: (g(sigma * z) + g(-sigma * z)) * math.exp(-z * z / 2), 0.0, 12.0, limit=200, epsabs=0.0, epsrel=1e-10
+    )
     return value / math.sqrt(2 * math.pi)
 
 
@@ -346,9 +397,10 @@ def test_the_one_engine_is_the_more_accurate(activation):
     f, fprime = mf.numpy_functions(activation)
     f_mp, fprime_mp = MP[activation]
     for q in (1e-6, 1e-2, 1.0, 30.0, 1e3, 1e6, 1e8):
-        for g, g_mp, g_scalar in ((lambda s: f(s) ** 2, lambda x: f_mp(x) ** 2, lambda x: float(f_mp(x)) ** 2),
-                                  (lambda s: fprime(s) ** 2, lambda x: fprime_mp(x) ** 2,
-                                   lambda x: float(fprime_mp(x)) ** 2)):
+        for g, g_mp, g_scalar in (
+            (lambda s: f(s) ** 2, lambda x: f_mp(x) ** 2, lambda x: float(f_mp(x)) ** 2),
+            (lambda s: fprime(s) ** 2, lambda x: fprime_mp(x) ** 2, lambda x: float(fprime_mp(x)) ** 2),
+        ):
             exact = float(_mp_gauss(g_mp, q))
             ours = abs(mf.gaussian_mean(g, q) / exact - 1)
             assert ours < 2e-15, (q, ours)
@@ -359,9 +411,11 @@ def test_the_one_engine_is_the_more_accurate(activation):
         assert abs(_scipy_quad(lambda x: float(fprime_mp(x)) ** 2, 1e6) / exact - 1) > 0.5
         assert theory.derivative_moment("tanh", 1e6, method="mean_field") == pytest.approx(exact, rel=2e-15)
     assert theory.second_moment(activation, 30.0, method="mean_field") == pytest.approx(
-        float(_mp_gauss(lambda x: f_mp(x) ** 2, 30.0)), rel=2e-15)
+        float(_mp_gauss(lambda x: f_mp(x) ** 2, 30.0)), rel=2e-15
+    )
     assert theory.unit_kurtosis(activation) == pytest.approx(
-        float(_mp_gauss(lambda x: f_mp(x) ** 4, 1.0) / _mp_gauss(lambda x: f_mp(x) ** 2, 1.0) ** 2 - 1), rel=1e-14)
+        float(_mp_gauss(lambda x: f_mp(x) ** 4, 1.0) / _mp_gauss(lambda x: f_mp(x) ** 2, 1.0) ** 2 - 1), rel=1e-14
+    )
 
 
 def test_selu_is_critical_just_below_where_its_q_diverges():
@@ -369,6 +423,7 @@ def test_selu_is_critical_just_below_where_its_q_diverges():
     about 2.3e-9 below 2 / lambda^2: solved here in 50 digits with SELU's closed-form moments."""
     lam, alpha = mpmath.mpf(activations.SELU_SCALE), mpmath.mpf(activations.SELU_ALPHA)
     with mpmath.workdps(50):
+
         def moments(q):  # E[e^(ts) 1{s<0}] = e^(t^2 q / 2) erfc(t sqrt(q / 2)) / 2
             e1 = mpmath.exp(q / 2) * mpmath.erfc(mpmath.sqrt(q / 2)) / 2
             e2 = mpmath.exp(2 * q) * mpmath.erfc(mpmath.sqrt(2 * q)) / 2
@@ -394,13 +449,25 @@ def _selu_pair_nested(q, c):
 
     def inner(z1):
         k = -c * z1 / s
-        return integrate.quad(lambda z2: f(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2), -14, 14,
-                              points=[k, k + 1 / (sd * s), k - 1 / (sd * s)], limit=800, epsabs=0,
-                              epsrel=1e-13)[0] / math.sqrt(2 * math.pi)
+        return integrate.quad(
+            lambda z2: f(sd * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2),
+            -14,
+            14,
+            points=[k, k + 1 / (sd * s), k - 1 / (sd * s)],
+            limit=800,
+            epsabs=0,
+            epsrel=1e-13,
+        )[0] / math.sqrt(2 * math.pi)
 
-    return integrate.quad(lambda z1: f(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2), -14, 14,
-                          points=[0.0, 1 / sd, -1 / sd, -4 / sd], limit=800, epsabs=0,
-                          epsrel=1e-13)[0] / math.sqrt(2 * math.pi)
+    return integrate.quad(
+        lambda z1: f(sd * z1) * inner(z1) * math.exp(-z1 * z1 / 2),
+        -14,
+        14,
+        points=[0.0, 1 / sd, -1 / sd, -4 / sd],
+        limit=800,
+        epsabs=0,
+        epsrel=1e-13,
+    )[0] / math.sqrt(2 * math.pi)
 
 
 @pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")

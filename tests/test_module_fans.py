@@ -9,6 +9,7 @@ outputs z_g / 4 (z_n / 2) to first order, so each gate is measured in the g (n) 
 gates at 0. The inputs are scaled by 1e-4 there, so tanh and sigmoid are linear to 1e-8.
 """
 
+import functools
 import math
 
 import pytest
@@ -37,14 +38,19 @@ def measure(forward, x: torch.Tensor, weight: torch.Tensor, crop_y=lambda t: t, 
     return fan_in, fan_out
 
 
-ERRORS: dict[str, tuple] = {}  # what -> (measured, computed, worst relative error), for the summary
+def relative_error(measured, computed) -> float:
+    return max(abs(m / c - 1) for m, c in zip(measured, computed))
 
 
-def assert_fans(measured, computed, what):
-    worst = max(abs(m / c - 1) for m, c in zip(measured, computed))
-    ERRORS[what] = (tuple(round(m, 2) for m in measured), tuple(computed), max(worst, ERRORS.get(what, (0, 0, 0))[2]))
-    for m, c, side in zip(measured, computed, ("fan_in", "fan_out")):
-        assert abs(m / c - 1) < TOLERANCE, f"{what} {side}: measured {m:.4g}, module_fans {c:.4g}"
+def assert_fans(rows):
+    """rows: (what, measured (fan_in, fan_out), module_fans' (fan_in, fan_out)), one per weight measured."""
+    for what, measured, computed in rows:
+        for m, c, side in zip(measured, computed, ("fan_in", "fan_out")):
+            assert abs(m / c - 1) < TOLERANCE, f"{what} {side}: measured {m:.4g}, module_fans {c:.4g}"
+
+
+# The measurements below are pure functions of their arguments (every weight and input comes from a seeded
+# generator), cached so that the summary at the end and the test of each kind share one run, in any order.
 
 
 def normal_weights(module: nn.Module) -> nn.Module:
@@ -81,8 +87,9 @@ LINEAR_AND_CONV = [
 ]
 
 
-@pytest.mark.parametrize("what,make,shape", LINEAR_AND_CONV, ids=[c[0] for c in LINEAR_AND_CONV])
-def test_linear_and_conv_fans_by_measurement(what, make, shape):
+@functools.cache
+def linear_or_conv_rows(what: str) -> tuple:
+    make, shape = {c[0]: c[1:] for c in LINEAR_AND_CONV}[what]
     module = normal_weights(make())
     spatial = len(shape) - 2
     if spatial:
@@ -92,7 +99,12 @@ def test_linear_and_conv_fans_by_measurement(what, make, shape):
         crop = lambda t: t  # noqa: E731
     x = torch.randn(shape, dtype=torch.float64, generator=gen(2))
     measured = measure(module, x, module.weight, crop, crop)
-    assert_fans(measured, initlib.module_fans(module)["weight"], what)
+    return ((what, measured, tuple(initlib.module_fans(module)["weight"])),)
+
+
+@pytest.mark.parametrize("what", [c[0] for c in LINEAR_AND_CONV])
+def test_linear_and_conv_fans_by_measurement(what):
+    assert_fans(linear_or_conv_rows(what))
 
 
 def test_the_issues_numbers_and_torchs():
@@ -103,36 +115,52 @@ def test_the_issues_numbers_and_torchs():
     assert nn.init._calculate_fan_in_and_fan_out(transposed.weight) == (256, 512)
 
 
-@pytest.mark.parametrize("chunk", [0, 1, 2], ids=["q", "k", "v"])
-def test_attention_chunks_by_measurement(chunk):
-    e = 64
+E = 64
+
+
+@functools.cache
+def attention_rows(chunk: int) -> tuple:
+    e = E
     mha = normal_weights(nn.MultiheadAttention(e, 4))
     packed = mha.in_proj_weight.detach().clone()
     with torch.no_grad():
-        mha.in_proj_weight[2 * e:] = packed[chunk * e:(chunk + 1) * e]  # the chunk, in the v slot
+        mha.in_proj_weight[2 * e :] = packed[chunk * e : (chunk + 1) * e]  # the chunk, in the v slot
         nn.init.eye_(mha.out_proj.weight)
     x = torch.randn(1, 2048, e, dtype=torch.float64, generator=gen(3))  # one position: attention weight 1
-    measured = measure(lambda t: mha(t, t, t, need_weights=False)[0], x, packed[chunk * e:(chunk + 1) * e])
-    fans = initlib.module_fans(mha)
+    measured = measure(lambda t: mha(t, t, t, need_weights=False)[0], x, packed[chunk * e : (chunk + 1) * e])
+    return ((f"in_proj chunk {chunk}", measured, tuple(initlib.module_fans(mha)["in_proj_weight"])),)
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 2], ids=["q", "k", "v"])
+def test_attention_chunks_by_measurement(chunk):
+    fans = initlib.module_fans(nn.MultiheadAttention(E, 4))
     assert fans["in_proj_weight"].chunks == 3
-    assert_fans(measured, fans["in_proj_weight"], f"in_proj chunk {chunk}")
-    assert fans["out_proj.weight"] == (e, e)
+    assert_fans(attention_rows(chunk))
+    assert fans["out_proj.weight"] == (E, E)
 
 
 def test_attention_with_other_key_and_value_sizes():
     fans = initlib.module_fans(nn.MultiheadAttention(32, 4, kdim=12, vdim=20))
-    assert fans == {"q_proj_weight": (32, 32), "k_proj_weight": (12, 32), "v_proj_weight": (20, 32),
-                    "out_proj.weight": (32, 32)}
+    assert fans == {
+        "q_proj_weight": (32, 32),
+        "k_proj_weight": (12, 32),
+        "v_proj_weight": (20, 32),
+        "out_proj.weight": (32, 32),
+    }
 
 
 # (module class, gate letters, the observable slot, the first-order output of that slot from x and from h:
 # z * factor; a GRU's reset gate (1/2 at 0) halves the h path once more)
-RECURRENT = [(nn.RNN, "h", 0, {"ih": 1.0, "hh": 1.0}), (nn.LSTM, "ifgo", 2, {"ih": 0.25, "hh": 0.25}),
-             (nn.GRU, "rzn", 2, {"ih": 0.5, "hh": 0.25})]
+RECURRENT = [
+    (nn.RNN, "h", 0, {"ih": 1.0, "hh": 1.0}),
+    (nn.LSTM, "ifgo", 2, {"ih": 0.25, "hh": 0.25}),
+    (nn.GRU, "rzn", 2, {"ih": 0.5, "hh": 0.25}),
+]
 
 
 def _one_step(module, source: str):
     """One step from (x, h0): which of the two is the input being measured."""
+
     def forward(t):
         if source == "ih":
             return module(t)[0][0]
@@ -140,27 +168,40 @@ def _one_step(module, source: str):
         state = (h0, torch.zeros_like(h0)) if isinstance(module, nn.LSTM) else h0
         out = module(torch.zeros(1, t.shape[0], module.input_size, dtype=t.dtype), state)[0][0]
         return out - 0.5 * t if isinstance(module, nn.GRU) else out  # GRU's update gate passes z * h0 = h0 / 2
+
     return forward
 
 
-@pytest.mark.parametrize("kind,gates,slot,factor", RECURRENT, ids=[r[0].__name__ for r in RECURRENT])
-@pytest.mark.parametrize("source", ["ih", "hh"])
-def test_recurrent_gates_by_measurement(kind, gates, slot, factor, source):
+@functools.cache
+def recurrent_rows(kind: type, source: str) -> tuple:
+    _, gates, slot, factor = next(r for r in RECURRENT if r[0] is kind)
     inputs, hidden = 24, 40
     module = normal_weights(kind(inputs, hidden))
     name = f"weight_{source}_l0"
-    fans = initlib.module_fans(module)[name]
-    assert fans.chunks == len(gates)
+    fans = tuple(initlib.module_fans(module)[name])
+    rows = []
     weight = getattr(module, name).detach().clone()
     for gate in range(len(gates)):
-        chunk = weight[gate * hidden:(gate + 1) * hidden]
+        chunk = weight[gate * hidden : (gate + 1) * hidden]
         with torch.no_grad():
             getattr(module, name).zero_()
-            getattr(module, name)[slot * hidden:(slot + 1) * hidden] = chunk
+            getattr(module, name)[slot * hidden : (slot + 1) * hidden] = chunk
         size = inputs if source == "ih" else hidden
-        x = EPS * torch.randn((1, 4096, size) if source == "ih" else (4096, size), dtype=torch.float64, generator=gen(4))
+        x = EPS * torch.randn(
+            (1, 4096, size) if source == "ih" else (4096, size), dtype=torch.float64, generator=gen(4)
+        )
         measured = measure(_one_step(module, source), x, chunk, scale=factor[source])
-        assert_fans(measured, fans, f"{kind.__name__} {name} gate {gates[gate]}")
+        rows.append((f"{kind.__name__} {name} gate {gates[gate]}", measured, fans))
+    return tuple(rows)
+
+
+@pytest.mark.parametrize("kind,gates", [r[:2] for r in RECURRENT], ids=[r[0].__name__ for r in RECURRENT])
+@pytest.mark.parametrize("source", ["ih", "hh"])
+def test_recurrent_gates_by_measurement(kind, gates, source):
+    assert initlib.module_fans(kind(24, 40))[f"weight_{source}_l0"].chunks == len(gates)
+    rows = recurrent_rows(kind, source)
+    assert len(rows) == len(gates)
+    assert_fans(rows)
 
 
 @pytest.mark.parametrize("kind", [nn.RNN, nn.LSTM, nn.GRU])
@@ -182,11 +223,14 @@ def test_lstm_projection_and_cells():
     assert initlib.module_fans(nn.LSTMCell(10, 16))["weight_hh"] == (16, 16)
 
 
-def test_embedding_by_measurement():
-    emb = normal_weights(nn.Embedding(500, 32))
-    idx = torch.randint(0, 500, (8192,), generator=gen(5))
+def _embedding_and_tokens():
+    return normal_weights(nn.Embedding(500, 32)), torch.randint(0, 500, (8192,), generator=gen(5))
+
+
+@functools.cache
+def embedding_rows() -> tuple:
+    emb, idx = _embedding_and_tokens()
     onehot = nn.functional.one_hot(idx, 500).double()
-    torch.testing.assert_close(onehot @ emb.weight, emb(idx))  # a lookup is a one-hot row times W
     x_m2 = 1.0  # the one active input is 1 (what "unit variance" is for a token)
     y = emb(idx).detach()
     fan_in = float(y.pow(2).mean()) / (float(emb.weight.detach().pow(2).mean()) * x_m2)
@@ -194,7 +238,14 @@ def test_embedding_by_measurement():
     g = torch.randn(8192, 32, dtype=torch.float64, generator=gen(6))
     ((onehot @ emb.weight) * g).sum().backward()
     fan_out = float(onehot.grad.pow(2).mean()) / (float(emb.weight.detach().pow(2).mean()) * float(g.pow(2).mean()))
-    assert_fans((fan_in, fan_out), initlib.module_fans(emb)["weight"], "Embedding")
+    return (("Embedding", (fan_in, fan_out), tuple(initlib.module_fans(emb)["weight"])),)
+
+
+def test_embedding_by_measurement():
+    emb, idx = _embedding_and_tokens()
+    with torch.no_grad():  # the measurement's premise: a lookup is a one-hot row times W
+        torch.testing.assert_close(nn.functional.one_hot(idx, 500).double() @ emb.weight, emb(idx))
+    assert_fans(embedding_rows())
 
 
 def test_module_fans_names_and_errors():
@@ -206,11 +257,17 @@ def test_module_fans_names_and_errors():
 
 
 def test_summary_of_the_measurements():
-    # Run after the measurements above (file order); prints the table with `pytest -s`.
-    if len(ERRORS) < 20:
-        pytest.skip("run together with the measurements above")
-    print("\nmodule kind: measured (fan_in, fan_out) vs module_fans, worst relative error")
-    for what, (measured, computed, worst) in ERRORS.items():
-        print(f"  {what}: {measured} vs {computed}, {worst:.2%}")
-    print(f"worst over all {len(ERRORS)} kinds: {max(e[2] for e in ERRORS.values()):.2%}")
-    assert max(e[2] for e in ERRORS.values()) < TOLERANCE
+    # Every measurement above (computed here if no test ran it yet); prints the table with `pytest -s`.
+    rows = [row for what, *_ in LINEAR_AND_CONV for row in linear_or_conv_rows(what)]
+    rows += [row for chunk in range(3) for row in attention_rows(chunk)]
+    rows += [row for kind, *_ in RECURRENT for source in ("ih", "hh") for row in recurrent_rows(kind, source)]
+    rows += embedding_rows()
+    print("\nmodule kind: measured (fan_in, fan_out) vs module_fans, relative error")
+    for what, measured, computed in rows:
+        print(
+            f"  {what}: {tuple(round(m, 2) for m in measured)} vs {computed}, {relative_error(measured, computed):.2%}"
+        )
+    worst = max(relative_error(measured, computed) for _, measured, computed in rows)
+    print(f"worst over all {len(rows)} weights measured: {worst:.2%}")
+    assert len({what for what, *_ in rows}) == len(rows) == 30
+    assert worst < TOLERANCE

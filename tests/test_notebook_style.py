@@ -62,7 +62,9 @@ def _ruff() -> list[str]:
 def test_ruff_format_leaves_chapters_unchanged():
     result = subprocess.run(
         [*_ruff(), "format", "--check", "--diff", *map(str, CHAPTERS)],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, "run `ruff format chapters` :\n" + result.stdout[-3000:]
 

@@ -34,6 +34,7 @@ def reference(model, x, seed=0, at=None):
         def hook(module, args, output):
             outs.append(first(output))
             order.append(name)
+
         return hook
 
     handles = [named[n].register_forward_hook(keep(n)) for n in at]
@@ -46,12 +47,17 @@ def reference(model, x, seed=0, at=None):
     weights = {n: [p for k, p in named[n].named_parameters(recurse=False) if "weight" in k] for n in at}
     flat = [p for n in at for p in weights[n]]
     grads = torch.autograd.grad(y, outs + flat, g, allow_unused=True)
-    out_grads, rest = grads[:len(outs)], iter(grads[len(outs):])
+    out_grads, rest = grads[: len(outs)], iter(grads[len(outs) :])
     weight_grads = {n: [next(rest) for _ in weights[n]] for n in at}
     rows, seen = [], set()
     for n, o, og in zip(order, outs, out_grads):
-        row = {"name": n, "type": type(named[n]).__name__, "out_mean": o.mean().item(),
-               "out_var": o.var(unbiased=False).item(), "grad_out_var": og.var(unbiased=False).item()}
+        row = {
+            "name": n,
+            "type": type(named[n]).__name__,
+            "out_mean": o.mean().item(),
+            "out_var": o.var(unbiased=False).item(),
+            "grad_out_var": og.var(unbiased=False).item(),
+        }
         wg = weight_grads[n] if n not in seen else []
         if wg:
             row["weight_grad_var"] = torch.cat([w.reshape(-1) for w in wg]).var(unbiased=False).item()
@@ -61,9 +67,11 @@ def reference(model, x, seed=0, at=None):
 
 
 def snapshot(model):
-    return ({k: v.clone() for k, v in model.state_dict().items()},
-            [None if p.grad is None else p.grad for p in model.parameters()],
-            [m.training for m in model.modules()])
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        [None if p.grad is None else p.grad for p in model.parameters()],
+        [m.training for m in model.modules()],
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -192,8 +200,13 @@ def test_cuda_ensemble_equals_separate_runs():
 @pytest.mark.parametrize("low, high, bins", [(-1.0, 1.0, 50), (-4.0, 4.0, 50), (-0.37, 0.91, 12), (0.0, 1.0, 7)])
 def test_histogram_equals_histc_with_values_at_the_edges(low, high, bins):
     g = torch.Generator().manual_seed(0)
-    x = torch.cat([torch.empty(5000).uniform_(low - 0.5, high + 0.5, generator=g),
-                   torch.full((17,), low), torch.full((23,), high)])  # interior edges round as they may
+    x = torch.cat(
+        [
+            torch.empty(5000).uniform_(low - 0.5, high + 0.5, generator=g),
+            torch.full((17,), low),
+            torch.full((23,), high),
+        ]
+    )  # interior edges round as they may
     want = torch.histc(x, bins, low, high).to(torch.int64).tolist()
     assert histogram(x, bins, low, high).tolist() == want
     assert histogram(torch.stack([x, x.flip(0)]), bins, low, high, members=2).tolist() == [want, want]

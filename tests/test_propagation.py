@@ -68,10 +68,18 @@ def _replay(widths, init, batch, seed, activation, bias=False, **kwargs):
 
 def test_histograms_count_the_first_hist_examples_examples():
     widths, batch, seed = [7, 9, 5], 11, 3
-    r = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64",
-                  hist_bins=8, hist_examples=4)
-    full = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64",
-                     hist_bins=8)
+    r = propagate(
+        widths,
+        "tanh",
+        "xavier_normal",
+        batch=batch,
+        seed=seed,
+        device=CPU,
+        dtype="float64",
+        hist_bins=8,
+        hist_examples=4,
+    )
+    full = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64", hist_bins=8)
     x, weights, pres, acts = _replay(widths, "xavier_normal", batch, seed, "tanh")
     for layer, whole, s, h in zip(r.layers, full.layers, pres, acts):
         per_example_grad = s.grad * batch
@@ -86,8 +94,19 @@ def test_histograms_count_the_first_hist_examples_examples():
 def test_statistics_match_autograd(activation):
     widths, batch, seed = [7, 9, 5, 6], 11, 3
     slope = 0.2 if activation == "leaky_relu" else None
-    r = propagate(widths, activation, "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64",
-                  jacobian=2, hist_bins=8, negative_slope=slope, gain=1.7)
+    r = propagate(
+        widths,
+        activation,
+        "xavier_normal",
+        batch=batch,
+        seed=seed,
+        device=CPU,
+        dtype="float64",
+        jacobian=2,
+        hist_bins=8,
+        negative_slope=slope,
+        gain=1.7,
+    )
     x, weights, pres, acts = _replay(widths, "xavier_normal", batch, seed, activation, gain=1.7)
     lo, hi = initlib.activations.get(activation).output_range or propagation.DEFAULT_RANGE
     for layer, w, s, h in zip(r.layers, weights, pres, acts):
@@ -124,6 +143,7 @@ def test_bias_matches_autograd():
 
 # --- the measurements agree with the theory -------------------------------------------------------
 
+
 def test_relu_he_flat_xavier_halving():
     width, depth = 256, 30
     he = propagate([width] * (depth + 1), "relu", "kaiming_normal", batch=256, device=CPU)
@@ -134,7 +154,7 @@ def test_relu_he_flat_xavier_halving():
     assert abs(_slope(xavier.column("pre_var")) - math.log(0.5)) < tol
     assert abs(_slope(lecun.column("pre_var")) - math.log(0.5)) < tol
     assert he.column("theory_pre_var") == pytest.approx([2.0] * depth)
-    assert xavier.column("theory_pre_var") == pytest.approx([2.0 ** -l for l in range(depth)])
+    assert xavier.column("theory_pre_var") == pytest.approx([2.0**-l for l in range(depth)])
     # the backward pass mirrors it: He flat, Xavier halving from the top down
     assert abs(_slope(he.column("grad_var"))) < tol
     assert abs(_slope(xavier.column("grad_var")) - math.log(2.0)) < tol
@@ -175,6 +195,7 @@ def test_orthogonal_linear_preserves_norms_exactly():
 
 
 # --- determinism, devices, the result's shape ----------------------------------------------------
+
 
 def test_deterministic_and_seed_dependent():
     a = propagate([32, 32, 32], "tanh", "xavier_uniform", batch=16, seed=5, device=CPU)
@@ -232,26 +253,29 @@ def test_column_checks_its_name():
         r.column("pre_variance")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"widths": [10]}, "widths"),
-    ({"widths": [10, 0, 5]}, r"widths\[1\]"),
-    ({"activation": "gelu"}, "activation"),
-    ({"init": "he_magic"}, "scheme"),
-    ({"batch": 0}, "batch"),  # one example is allowed: its norm (chapter 17)
-    ({"batch": 2.5}, "batch"),
-    ({"seed": -1}, "seed"),
-    ({"device": "tpu"}, "device"),
-    ({"bias": -1.0}, "bias"),
-    ({"jacobian": -2}, "jacobian"),
-    ({"hist_bins": -1}, "hist_bins"),
-    ({"hist_bins": 20_000}, "hist_bins"),
-    ({"act_range": (1, 0)}, "act_range"),
-    ({"dtype": "int32"}, "dtype"),
-    ({"negative_slope": 0.1}, "negative_slope"),
-    ({"theory_method": "exact"}, "theory_method"),
-    ({"gian": 2.0}, "gian"),
-    ({"generator": None}, "generator"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"widths": [10]}, "widths"),
+        ({"widths": [10, 0, 5]}, r"widths\[1\]"),
+        ({"activation": "gelu"}, "activation"),
+        ({"init": "he_magic"}, "scheme"),
+        ({"batch": 0}, "batch"),  # one example is allowed: its norm (chapter 17)
+        ({"batch": 2.5}, "batch"),
+        ({"seed": -1}, "seed"),
+        ({"device": "tpu"}, "device"),
+        ({"bias": -1.0}, "bias"),
+        ({"jacobian": -2}, "jacobian"),
+        ({"hist_bins": -1}, "hist_bins"),
+        ({"hist_bins": 20_000}, "hist_bins"),
+        ({"act_range": (1, 0)}, "act_range"),
+        ({"dtype": "int32"}, "dtype"),
+        ({"negative_slope": 0.1}, "negative_slope"),
+        ({"theory_method": "exact"}, "theory_method"),
+        ({"gian": 2.0}, "gian"),
+        ({"generator": None}, "generator"),
+    ],
+)
 def test_bad_input(kwargs, match):
     args = {"widths": [4, 4], "batch": 4, "device": CPU} | kwargs
     with pytest.raises(ValueError, match=match):
@@ -281,8 +305,9 @@ def test_paper_presets_run_on_cuda():
     p = initlib.presets.preset("paper")
     r = propagate([p.deep_width] * (p.deep_depth + 1), "relu", "kaiming_normal", batch=p.batch, device="cuda")
     assert abs(_slope(r.column("pre_var"))) < _slope_tolerance(p.deep_width, p.deep_depth - 1)
-    r = propagate([p.glorot_width] * (p.glorot_depth + 1), "tanh", "xavier_uniform", batch=p.batch, device="cuda",
-                  jacobian=4)
+    r = propagate(
+        [p.glorot_width] * (p.glorot_depth + 1), "tanh", "xavier_uniform", batch=p.batch, device="cuda", jacobian=4
+    )
     assert all(0.6 < v < 1.0 for v in r.column("jacobian_mean_singular_value"))
     deep = propagate([1000] * 1001, "relu", "kaiming_normal", batch=1000, device="cuda")
     assert len(deep) == 1000 and all(math.isfinite(v) for v in deep.column("grad_var"))
@@ -299,10 +324,12 @@ def test_leaky_relu_slope_is_the_kaiming_default_a():
     default_slope = propagate([64] * 3, "leaky_relu", "he_uniform", **common)
     assert default_slope.init_kwargs == {"a": activations.DEFAULT_NEGATIVE_SLOPE}
     # the caller's a wins; other nonlinearities, other activations and bound-like a's are left alone
-    assert propagate([64] * 3, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.0,
-                     **common).init_kwargs == {"a": 0.0}
-    assert propagate([64] * 3, "leaky_relu", "kaiming_normal", nonlinearity="relu",
-                     **common).init_kwargs == {"nonlinearity": "relu"}
+    assert propagate([64] * 3, "leaky_relu", "kaiming_normal", negative_slope=0.25, a=0.0, **common).init_kwargs == {
+        "a": 0.0
+    }
+    assert propagate([64] * 3, "leaky_relu", "kaiming_normal", nonlinearity="relu", **common).init_kwargs == {
+        "nonlinearity": "relu"
+    }
     assert propagate([64] * 3, "relu", "kaiming_normal", **common).init_kwargs == {}
     assert propagate([64] * 3, "leaky_relu", "uniform", a=-0.1, b=0.1, **common).init_kwargs == {"a": -0.1, "b": 0.1}
     assert propagate([64] * 3, "leaky_relu", "trunc_normal", std=0.1, **common).init_kwargs == {"std": 0.1}
@@ -310,23 +337,38 @@ def test_leaky_relu_slope_is_the_kaiming_default_a():
 
 # --- ensembles: E nets in one batched computation equal E separate runs ---------------------------
 
-ENSEMBLE_FIELDS = ("weight_var", "pre_var", "pre_mean", "act_var", "act_mean", "grad_var", "weight_grad_var",
-                   "saturation", "jacobian_mean_singular_value", "theory_pre_var", "theory_grad_var",
-                   "theory_weight_grad_var")
+ENSEMBLE_FIELDS = (
+    "weight_var",
+    "pre_var",
+    "pre_mean",
+    "act_var",
+    "act_mean",
+    "grad_var",
+    "weight_grad_var",
+    "saturation",
+    "jacobian_mean_singular_value",
+    "theory_pre_var",
+    "theory_grad_var",
+    "theory_weight_grad_var",
+)
 
 
-@pytest.mark.parametrize("activation, init, kwargs", [
-    ("tanh", "xavier_normal", dict(seed=[0, 1, 2], hist_bins=10, jacobian=2)),
-    ("relu", "kaiming_normal", dict(seed=[4, 4, 5], bias=True)),
-    ("leaky_relu", "kaiming_uniform", dict(seed=[1, 2], negative_slope=0.3, hist_bins=6)),
-    ("tanh", "normal", dict(seed=7, std=[0.05, 0.1, 0.2, 0.4])),  # a sweep over sigma_w
-])
+@pytest.mark.parametrize(
+    "activation, init, kwargs",
+    [
+        ("tanh", "xavier_normal", dict(seed=[0, 1, 2], hist_bins=10, jacobian=2)),
+        ("relu", "kaiming_normal", dict(seed=[4, 4, 5], bias=True)),
+        ("leaky_relu", "kaiming_uniform", dict(seed=[1, 2], negative_slope=0.3, hist_bins=6)),
+        ("tanh", "normal", dict(seed=7, std=[0.05, 0.1, 0.2, 0.4])),  # a sweep over sigma_w
+    ],
+)
 def test_ensemble_equals_separate_runs(activation, init, kwargs):
     widths = [12, 16, 16, 8]
     common = dict(batch=24, device=CPU)
     nets = propagate(widths, activation, init, **common, **kwargs)
-    members = ensembles.members(kwargs["seed"], **{k: v for k, v in kwargs.items()
-                                                           if k not in ("seed",) and isinstance(v, list)})
+    members = ensembles.members(
+        kwargs["seed"], **{k: v for k, v in kwargs.items() if k not in ("seed",) and isinstance(v, list)}
+    )
     assert isinstance(nets, list) and len(nets) == len(members)
     scalars = {k: v for k, v in kwargs.items() if k != "seed" and not isinstance(v, list)}
     for net, (seed, per_member) in zip(nets, members):
@@ -357,8 +399,7 @@ def test_theory_is_a_separate_step():
 def test_a_batch_of_one_input_measures_its_squared_norm():
     # Hanin & Rolnick's statistic (chapter 17): ||h^L||^2 of one input, per network
     widths = [16, 32, 24]
-    r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu",
-                          theory_method=None)
+    r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu", theory_method=None)
     gen = torch.Generator().manual_seed(4)
     h = torch.randn(1, 16, generator=gen)
     for n_in, n_out in zip(widths[:-1], widths[1:]):

@@ -229,8 +229,9 @@ def test_item4_timm_style_qkv_user_patterns_and_gqa():
     fans = initlib.module_fans(model, packed={"fused": (64, 16, 16), "qkv": 1})
     assert fans["qkv.weight"].chunks == 1
     assert [tuple(f) for _, _, f in fans["fused.weight"].blocks(96)] == [(64, 64), (64, 16), (64, 16)]
-    initlib.init_module(model, "xavier_normal", packed={"fused": (64, 16, 16)},
-                        generator=torch.Generator().manual_seed(0))
+    initlib.init_module(
+        model, "xavier_normal", packed={"fused": (64, 16, 16)}, generator=torch.Generator().manual_seed(0)
+    )
     k = model["fused"].weight.detach()[64:80]
     assert float(k.pow(2).mean()) == pytest.approx(2 / 80, rel=0.2)  # the k block: fans (64, 16)
     with pytest.raises(ValueError, match=r"block sizes \(64, 16\) add up to 80"):

@@ -25,8 +25,15 @@ def _stream_var_ratio(model, width=256, batch=512):
 def test_fixup_zeroes_the_last_layer_and_scales_the_inner_ones():
     net = _stream(16)
     report = residual_init_([b.branch for b in net], "fixup", generator=torch.Generator().manual_seed(0))
-    assert report == {"rule": "fixup", "branches": 16, "layers_per_branch": 2, "inner_scale": 0.25, "last_scale": 0.0,
-                      "shortcuts": 0, "norm_scaled": 0}
+    assert report == {
+        "rule": "fixup",
+        "branches": 16,
+        "layers_per_branch": 2,
+        "inner_scale": 0.25,
+        "last_scale": 0.0,
+        "shortcuts": 0,
+        "norm_scaled": 0,
+    }
     inner = torch.cat([b.branch[0].weight.detach().flatten() for b in net])
     assert abs(float(inner.var()) * 256 / 2 / 0.25**2 - 1) < 0.02  # He's 2/n times N^(-1/(2m-2)) squared
     assert all(float(b.branch[2].weight.detach().abs().sum()) == 0 for b in net)
@@ -35,9 +42,10 @@ def test_fixup_zeroes_the_last_layer_and_scales_the_inner_ones():
 
 
 def test_fixup_exponent_for_bottleneck_branches():
-    branches = [nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))
-                for _ in range(81)]
-    assert residual_init_(branches, "fixup")["inner_scale"] == pytest.approx(81 ** -0.25)
+    branches = [
+        nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)) for _ in range(81)
+    ]
+    assert residual_init_(branches, "fixup")["inner_scale"] == pytest.approx(81**-0.25)
 
 
 def test_plain_stream_explodes_and_the_scaled_one_grows_only_to_e_to_the_c():

@@ -28,8 +28,11 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 SCREENSHOT_PAGES = {"intro": "intro.html", "experiment": "chapters/06_depth_at_initialization.html"}
 
 # Every HTML page of the site; _static/ holds template fragments, not pages.
-PAGES = sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
-               if "_static" not in p.relative_to(SITE).parts) if SITE.is_dir() else []
+PAGES = (
+    sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html") if "_static" not in p.relative_to(SITE).parts)
+    if SITE.is_dir()
+    else []
+)
 
 # Runs in the page: waits for MathJax's first typeset and for every image, then reports.
 INSPECT_PAGE = r"""
@@ -153,8 +156,11 @@ def test_presets_table_matches_initlib():
         cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0] in PRESETS["quick"].__dataclass_fields__:
             rows[cells[0]] = (cells[2], cells[3])
-    expected = {field: (str(getattr(PRESETS["quick"], field)), str(getattr(PRESETS["paper"], field)))
-                for field in PRESETS["quick"].__dataclass_fields__ if field != "name"}
+    expected = {
+        field: (str(getattr(PRESETS["quick"], field)), str(getattr(PRESETS["paper"], field)))
+        for field in PRESETS["quick"].__dataclass_fields__
+        if field != "name"
+    }
     assert rows == expected, "update the presets table in run_it_yourself.md to initlib/presets.py"
 
 
@@ -177,8 +183,9 @@ def test_page(page, browser, site_server):
         if out["mathjax"] != "done":
             problems.append(f"MathJax did not finish: {out['mathjax']}")
         if out["untypeset"] or not out["containers"]:
-            problems.append(f"equations not typeset ({len(out['untypeset'])} of {out['mathCount']}): "
-                            f"{out['untypeset'][:3]}")
+            problems.append(
+                f"equations not typeset ({len(out['untypeset'])} of {out['mathCount']}): {out['untypeset'][:3]}"
+            )
     elif out["hasMathJax"] and out["mathjax"] != "done":
         problems.append(f"MathJax did not finish: {out['mathjax']}")
     if out["errors"]:
@@ -189,11 +196,12 @@ def test_page(page, browser, site_server):
     if out["brokenImages"]:
         problems.append(f"images that did not load: {out['brokenImages']}")
     if out["uncaptioned"]:
-        problems.append("figures without a caption (cell metadata mystnb.figure.caption): "
-                        f"{out['uncaptioned']}")
+        problems.append(f"figures without a caption (cell metadata mystnb.figure.caption): {out['uncaptioned']}")
     if out["notFigures"]:
-        problems.append("figure captions under outputs that are not images (a cell with figure metadata "
-                        f"must output only its figure): {out['notFigures']}")
+        problems.append(
+            "figure captions under outputs that are not images (a cell with figure metadata "
+            f"must output only its figure): {out['notFigures']}"
+        )
     if out["noAlt"]:
         problems.append(f"images without alt text (cell metadata mystnb.image.alt): {out['noAlt']}")
     if console:
@@ -215,10 +223,11 @@ def test_chapter_notebook_and_exercises(page, browser, site_server):
     base_url, _ = site_server
     out = _open(browser, f"{base_url}/{page}", reuse=True)
     assert out["hiddenSolutions"] >= 0, f"{page}: no 'Check yourself' section"
-    assert out["hiddenSolutions"] >= 1, (f"{page}: the 'Check yourself' solutions are not hidden "
-                                         "(tag their code cells hide-cell)")
+    assert out["hiddenSolutions"] >= 1, (
+        f"{page}: the 'Check yourself' solutions are not hidden (tag their code cells hide-cell)"
+    )
     notebooks = [url for url in out["downloads"] if url.endswith(".ipynb")]
-    expected = f"{base_url}/_sources/{page[:-len('.html')]}.ipynb"
+    expected = f"{base_url}/_sources/{page[: -len('.html')]}.ipynb"
     assert expected in notebooks, f"{page}: no download link to its notebook (found {out['downloads']})"
     with urllib.request.urlopen(expected, timeout=10) as response:
         notebook = json.loads(response.read())

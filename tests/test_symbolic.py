@@ -100,10 +100,12 @@ def test_compromises_and_factor_means():
     assert is_zero(S.compromise_variance(n_in, n_out, "arithmetic") - (1 / n_in + 1 / n_out) / 2)
     # arithmetic mean of the factors -> harmonic mean of variances, and the mirror image
     assert is_zero(S.variance_from_factor_mean(n_in, n_out, "arithmetic") - S.glorot_variance(n_in, n_out))
-    assert is_zero(S.variance_from_factor_mean(n_in, n_out, "geometric")
-                   - S.compromise_variance(n_in, n_out, "geometric"))
-    assert is_zero(S.variance_from_factor_mean(n_in, n_out, "harmonic")
-                   - S.compromise_variance(n_in, n_out, "arithmetic"))
+    assert is_zero(
+        S.variance_from_factor_mean(n_in, n_out, "geometric") - S.compromise_variance(n_in, n_out, "geometric")
+    )
+    assert is_zero(
+        S.variance_from_factor_mean(n_in, n_out, "harmonic") - S.compromise_variance(n_in, n_out, "arithmetic")
+    )
     f, b = S.layer_factors(n_in, n_out, S.compromise_variance(n_in, n_out, "geometric"))
     assert is_zero(f * b - 1)
 
@@ -141,8 +143,11 @@ def test_uniform_variance_and_bound():
 
 def test_truncated_normal_std():
     assert float(S.truncated_normal_std(2)) == pytest.approx(0.8796256610342398, abs=1e-15)
-    f = sp.lambdify(sp.Symbol("k"), S.truncated_normal_std(sp.Symbol("k", positive=True)).subs(
-        sp.Symbol("k", positive=True), sp.Symbol("k")), "math")
+    f = sp.lambdify(
+        sp.Symbol("k"),
+        S.truncated_normal_std(sp.Symbol("k", positive=True)).subs(sp.Symbol("k", positive=True), sp.Symbol("k")),
+        "math",
+    )
     for k in (0.5, 1.0, 2.0, 3.0):
         assert initlib.truncated_normal_std(k) == pytest.approx(f(k), rel=1e-13)
         assert f(k) == pytest.approx(stats.truncnorm(-k, k).std(), rel=1e-12)
@@ -264,8 +269,12 @@ def _same_draws(filled, reference):
 
 
 def _pair(shape, seed=0):
-    return (torch.empty(shape, dtype=torch.float64), torch.empty(shape, dtype=torch.float64),
-            torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed))
+    return (
+        torch.empty(shape, dtype=torch.float64),
+        torch.empty(shape, dtype=torch.float64),
+        torch.Generator().manual_seed(seed),
+        torch.Generator().manual_seed(seed),
+    )
 
 
 @pytest.mark.parametrize("shape", [(300, 200), (33, 16, 3, 3)])
@@ -292,8 +301,7 @@ def test_kaiming_uses_derived_gain(slope, mode):
     _same_draws(initlib.kaiming_normal_(a, a=slope, mode=mode, generator=ga), b.normal_(0, std, generator=gb))
     bound = float(S.uniform_bound(variance))
     a, b, ga, gb = _pair(shape)
-    _same_draws(initlib.kaiming_uniform_(a, a=slope, mode=mode, generator=ga),
-                b.uniform_(-bound, bound, generator=gb))
+    _same_draws(initlib.kaiming_uniform_(a, a=slope, mode=mode, generator=ga), b.uniform_(-bound, bound, generator=gb))
 
 
 MODE_RULES = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "harmonic", "fan_geo_avg": "geometric"}
@@ -322,39 +330,55 @@ def test_variance_scaling_uses_derived_formulas(mode, distribution):
 # --- bad input ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("call", [
-    lambda: S.glorot_variance("300", 200),
-    lambda: S.glorot_variance(True, 200),
-    lambda: S.glorot_variance(300.5, 200),
-    lambda: S.uniform_bound([1]),
-    lambda: S.backward_variance_ratio("abc"),
-    lambda: S.backward_variance_ratio(64),
-    lambda: S.forward_variances([3, 4], "v"),
-])
-def test_bad_types_raise_type_error(call):
-    with pytest.raises(TypeError):
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        pytest.param(lambda: S.glorot_variance("300", 200), r"^n_in must be a real number .* got '300'", id="n_in-str"),
+        pytest.param(lambda: S.glorot_variance(True, 200), r"^n_in must be a real number .* got True", id="n_in-bool"),
+        pytest.param(lambda: S.glorot_variance(300.5, 200), r"^n_in must be a positive integer", id="n_in-float"),
+        pytest.param(lambda: S.uniform_bound([1]), r"^variance must be a real number", id="variance-list"),
+        pytest.param(lambda: S.backward_variance_ratio("abc"), r"^widths must be a list", id="widths-str"),
+        pytest.param(lambda: S.backward_variance_ratio(64), r"^widths must be a list", id="widths-int"),
+        pytest.param(lambda: S.forward_variances([3, 4], "v"), r"^variances must be a list", id="variances-str"),
+    ],
+)
+def test_bad_types_raise_type_error(call, match):
+    with pytest.raises(TypeError, match=match):
         call()
 
 
-@pytest.mark.parametrize("call", [
-    lambda: S.glorot_variance(0, 200),
-    lambda: S.glorot_variance(-3, 200),
-    lambda: S.uniform_bound(-1),
-    lambda: S.uniform_bound(float("nan")),
-    lambda: S.uniform_bound(sp.oo),
-    lambda: S.uniform_bound(sp.I),
-    lambda: S.truncated_normal_std(0),
-    lambda: S.relu_second_moment(sp.Symbol("s", negative=True)),
-    lambda: S.compromise_variance(3, 4, "median"),
-    lambda: S.variance_from_factor_mean(3, 4, "quadratic"),
-    lambda: S.kurtosis("cauchy"),
-    lambda: S.linear_regime("relu"),
-    lambda: S.backward_variance_ratio([]),
-    lambda: S.forward_variances([3, 4, 5], [1]),
-    lambda: S.leaky_relu_gain(float("inf")),
-])
-def test_bad_values_raise_value_error(call):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        pytest.param(lambda: S.glorot_variance(0, 200), r"^n_in must be positive, got 0", id="n_in-0"),
+        pytest.param(lambda: S.glorot_variance(-3, 200), r"^n_in must be positive, got -3", id="n_in-negative"),
+        pytest.param(lambda: S.uniform_bound(-1), r"^variance must be positive", id="variance-negative"),
+        pytest.param(lambda: S.uniform_bound(float("nan")), r"^variance must be a finite real", id="variance-nan"),
+        pytest.param(lambda: S.uniform_bound(sp.oo), r"^variance must be a finite real", id="variance-oo"),
+        pytest.param(lambda: S.uniform_bound(sp.I), r"^variance must be a finite real", id="variance-I"),
+        pytest.param(lambda: S.truncated_normal_std(0), r"^k must be positive", id="k-0"),
+        pytest.param(
+            lambda: S.relu_second_moment(sp.Symbol("s", negative=True)),
+            r"^sigma must be positive",
+            id="sigma-negative-symbol",
+        ),
+        pytest.param(lambda: S.compromise_variance(3, 4, "median"), r"^rule must be one of 'fan_in'", id="rule"),
+        pytest.param(
+            lambda: S.variance_from_factor_mean(3, 4, "quadratic"), r"^mean must be one of 'harmonic'", id="mean"
+        ),
+        pytest.param(lambda: S.kurtosis("cauchy"), r"^law must be one of 'uniform'", id="law"),
+        pytest.param(lambda: S.linear_regime("relu"), r"^activation must be one of 'tanh'", id="activation"),
+        pytest.param(lambda: S.backward_variance_ratio([]), r"^widths must hold at least 1", id="widths-empty"),
+        pytest.param(
+            lambda: S.forward_variances([3, 4, 5], [1]),
+            r"^variances must hold one weight variance per layer",
+            id="variances-count",
+        ),
+        pytest.param(lambda: S.leaky_relu_gain(float("inf")), r"^a must be a finite real", id="a-inf"),
+    ],
+)
+def test_bad_values_raise_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
         call()
 
 

@@ -49,20 +49,32 @@ def torch_fans(t):
 
 # --- calculate_gain ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                                  "conv_transpose3d"])
+
+@pytest.mark.parametrize(
+    "name", ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+)
 def test_gain_of_linear_functions_is_one(name):
     assert init.calculate_gain(name) == 1
 
 
-@pytest.mark.parametrize("name,gain", [("sigmoid", 1), ("tanh", 1.6666666666666667), ("relu", 1.4142135623730951),
-                                       ("leaky_relu", 1.4141428569978354), ("selu", 0.75)])
+@pytest.mark.parametrize(
+    "name,gain",
+    [
+        ("sigmoid", 1),
+        ("tanh", 1.6666666666666667),
+        ("relu", 1.4142135623730951),
+        ("leaky_relu", 1.4141428569978354),
+        ("selu", 0.75),
+    ],
+)
 def test_gain_of_nonlinearities(name, gain):
     assert init.calculate_gain(name) == gain
 
 
-@pytest.mark.parametrize("param,gain", [(None, 1.4141428569978354), (0, 1.4142135623730951),
-                                        (0.01, 1.4141428569978354), (10, 0.14071950894605836)])
+@pytest.mark.parametrize(
+    "param,gain",
+    [(None, 1.4141428569978354), (0, 1.4142135623730951), (0.01, 1.4141428569978354), (10, 0.14071950894605836)],
+)
 def test_leaky_relu_gain(param, gain):
     assert init.calculate_gain("leaky_relu", param) == gain
 
@@ -81,6 +93,7 @@ def test_unknown_nonlinearity_is_a_valueerror(n):
 
 
 # --- the basic laws -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dims", [1, 2, 4])
 def test_uniform_law(dims):
@@ -132,6 +145,7 @@ def test_ones_and_zeros(fn, val, dims):
 
 # --- eye_, dirac_ ------------------------------------------------------------------------------------
 
+
 def test_eye_is_the_identity_entry_by_entry():
     t = init.eye_(random_tensor(rng(), 2, 1, 5))
     for i in range(t.size(0)):
@@ -167,8 +181,8 @@ def test_dirac_convolution_is_the_identity(groups, dims):
     y = getattr(F, f"conv{dims}d")(x, w)
     interior = (slice(None), slice(None)) + (slice(1, -1),) * dims
     for g in range(groups):
-        torch.testing.assert_close(y[:, per_group * g:per_group * g + in_c], x[interior])
-        assert torch.count_nonzero(y[:, per_group * g + in_c:per_group * (g + 1)]) == 0
+        torch.testing.assert_close(y[:, per_group * g : per_group * g + in_c], x[interior])
+        assert torch.count_nonzero(y[:, per_group * g + in_c : per_group * (g + 1)]) == 0
 
 
 @pytest.mark.parametrize("dims", [1, 2, 6])
@@ -178,6 +192,7 @@ def test_dirac_only_works_on_3_4_5d(dims):
 
 
 # --- xavier_, kaiming_ ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fn", ["xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"])
 @pytest.mark.parametrize("dims", [0, 1])
@@ -220,6 +235,7 @@ def test_kaiming_laws(law, use_a, dims, mode):
 
 # --- sparse_, orthogonal_ --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dims", [1, 3])
 def test_sparse_only_works_on_2d(dims):
     r = rng()
@@ -253,6 +269,7 @@ def test_orthogonal(use_gain, shape):
 
 # --- trunc_normal_ per dtype ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dims", [1, 2, 4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_trunc_normal_random_interval(dims, dtype):
@@ -280,8 +297,9 @@ def test_trunc_normal_narrow_interval(dtype):
     assert is_trunc_normal(t.float(), 0, 1, 2, 3)
 
 
-@pytest.mark.parametrize("dtype,min_unique", [(torch.float32, 5000), (torch.float64, 5000), (torch.float16, 3000),
-                                              (torch.bfloat16, 1000)])
+@pytest.mark.parametrize(
+    "dtype,min_unique", [(torch.float32, 5000), (torch.float64, 5000), (torch.float16, 3000), (torch.bfloat16, 1000)]
+)
 def test_trunc_normal_unique_finite_values(dtype, min_unique):
     t = init.trunc_normal_(torch.empty(10000, dtype=dtype), mean=0.0, std=1.0, a=-2.0, b=2.0)
     assert t.min().item() >= -2 and t.max().item() <= 2

@@ -32,14 +32,17 @@ def test_within_factor():
     assert trainability.within_factor(30.0, 22.0, factor=1.5)
 
 
-@pytest.mark.parametrize("args, match", [
-    (([10, 20], [0.5], 0.5), "same, nonzero length"),
-    (([], [], 0.5), "same, nonzero length"),
-    (([20, 10], [0.5, 0.5], 0.5), "depths must increase"),
-    (([10, -20], [0.5, 0.5], 0.5), r"depths\[1\] must be positive"),
-    (([10, 20], [0.5, "high"], 0.5), r"accuracy\[1\] must be a real number"),
-    (([10, 20], [0.5, 0.5], None), "threshold must be a real number"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([10, 20], [0.5], 0.5), "same, nonzero length"),
+        (([], [], 0.5), "same, nonzero length"),
+        (([20, 10], [0.5, 0.5], 0.5), "depths must increase"),
+        (([10, -20], [0.5, 0.5], 0.5), r"depths\[1\] must be positive"),
+        (([10, 20], [0.5, "high"], 0.5), r"accuracy\[1\] must be a real number"),
+        (([10, 20], [0.5, 0.5], None), "threshold must be a real number"),
+    ],
+)
 def test_bad_input_names_the_parameter(args, match):
     with pytest.raises(ValueError, match=match):
         trainability.depth_limit(*args)

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import initlib
-from initlib import data
-from initlib import presets
+from initlib import data, presets
 from initlib.presets import preset
 from initlib.training import STATS_EXAMPLES, TrainResult, mlp
 
@@ -32,8 +31,17 @@ def easy():
 
 
 def run(easy, **kwargs):
-    args = dict(widths=[8, 32, 32, 3], activation="tanh", init="xavier_uniform", data=easy, steps=150,
-                lr=0.05, batch=10, device="cpu", record_every=50)
+    args = dict(
+        widths=[8, 32, 32, 3],
+        activation="tanh",
+        init="xavier_uniform",
+        data=easy,
+        steps=150,
+        lr=0.05,
+        batch=10,
+        device="cpu",
+        record_every=50,
+    )
     args.update(kwargs)
     return initlib.train(**args)
 
@@ -122,8 +130,19 @@ def test_divergence_is_reported_and_serialisable(easy):
 def test_to_dict_is_json(easy):
     r = run(easy, init="variance_scaling", scale=1.0, mode="fan_avg", distribution="uniform")
     d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
-    for key in ("device", "widths", "activation", "init", "steps", "train_loss", "train_error", "test_error",
-                "grad_var", "weight_grad_var", "pre_var"):
+    for key in (
+        "device",
+        "widths",
+        "activation",
+        "init",
+        "steps",
+        "train_loss",
+        "train_error",
+        "test_error",
+        "grad_var",
+        "weight_grad_var",
+        "pre_var",
+    ):
         assert key in d
     assert d["device"] == "cpu" and d["widths"] == [8, 32, 32, 3] and d["init"] == "variance_scaling"
     assert d["grad_var"] == r.grad_var
@@ -240,19 +259,21 @@ def test_plots(easy):
     plt.close("all")
 
 
-CURVES = ("train_loss", "train_error", "test_error", "grad_var", "weight_grad_var", "pre_var", "weight_var",
-          "bias_var")
+CURVES = ("train_loss", "train_error", "test_error", "grad_var", "weight_grad_var", "pre_var", "weight_var", "bias_var")
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(seed=[0, 1, 2]),
-    dict(seed=[3]),   # an ensemble of one member still returns a list of plain curves
-    dict(seed=[4, 5], optimizer="adam", activation="relu", init="kaiming_normal"),
-    dict(seed=1, init="normal", std=[0.05, 0.3], optimizer="momentum"),   # a sweep over the init scale
-    dict(seed=[0, 1], init="normal", std=[0.1, 5.0], lr=20.0, activation="relu", record_every=2, steps=20),
-    dict(seed=0, lr=[0.01, 0.05, 0.2], optimizer="momentum"),   # a sweep over the learning rate
-    dict(seed=[2, 3], init="normal", std=[0.05, 0.3], lr=[0.2, 0.02]),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(seed=[0, 1, 2]),
+        dict(seed=[3]),  # an ensemble of one member still returns a list of plain curves
+        dict(seed=[4, 5], optimizer="adam", activation="relu", init="kaiming_normal"),
+        dict(seed=1, init="normal", std=[0.05, 0.3], optimizer="momentum"),  # a sweep over the init scale
+        dict(seed=[0, 1], init="normal", std=[0.1, 5.0], lr=20.0, activation="relu", record_every=2, steps=20),
+        dict(seed=0, lr=[0.01, 0.05, 0.2], optimizer="momentum"),  # a sweep over the learning rate
+        dict(seed=[2, 3], init="normal", std=[0.05, 0.3], lr=[0.2, 0.02]),
+    ],
+)
 def test_ensemble_trains_like_separate_runs(easy, kwargs):
     runs = run(easy, **kwargs)
     lists = {k: v for k, v in kwargs.items() if isinstance(v, list) and k != "seed"}
@@ -271,12 +292,14 @@ def test_ensemble_trains_like_separate_runs(easy, kwargs):
 
 # --- biases N(0, bias_std^2) and ensembles ---------------------------------------------------------
 
+
 def test_bias_std_draws_gaussian_biases_and_leaves_the_default_alone(easy):
     plain = run(easy, steps=0, seed=5)
     again = run(easy, steps=0, seed=5, bias_std=None)
     assert plain.to_dict() == again.to_dict() and plain.bias_var[0] == [0.0, 0.0, 0.0]
-    wide = initlib.train([8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu",
-                         bias_std=0.3, std=0.1)
+    wide = initlib.train(
+        [8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu", bias_std=0.3, std=0.1
+    )
     assert wide.bias_var[0][0] == pytest.approx(0.09, rel=0.1)  # E[b^2] over 4000 draws
     # the weights are drawn first, from the same generator: they do not change
     same = initlib.train([8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu", std=0.1)

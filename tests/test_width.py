@@ -18,8 +18,9 @@ IN, OUT, BASE = 16, 5, 32
 
 
 def mlp(w, readout=nn.Linear, bias=False):
-    return nn.Sequential(nn.Linear(IN, w, bias=bias), nn.ReLU(), nn.Linear(w, w, bias=bias), nn.ReLU(),
-                         readout(w, OUT, bias=bias))
+    return nn.Sequential(
+        nn.Linear(IN, w, bias=bias), nn.ReLU(), nn.Linear(w, w, bias=bias), nn.ReLU(), readout(w, OUT, bias=bias)
+    )
 
 
 def mu_readout(a, b, bias):
@@ -31,10 +32,13 @@ def batch(n=24, seed=0):
     return torch.randn(n, IN, generator=g), torch.randint(0, OUT, (n,), generator=g)
 
 
-@pytest.mark.parametrize("optimizer, expected", [
-    ("adam", {"0.weight": 1.0, "2.weight": 1 / 4, "4.weight": 1 / 4}),
-    ("sgd", {"0.weight": 4.0, "2.weight": 1.0, "4.weight": 1 / 4}),
-])
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    [
+        ("adam", {"0.weight": 1.0, "2.weight": 1 / 4, "4.weight": 1 / 4}),
+        ("sgd", {"0.weight": 4.0, "2.weight": 1.0, "4.weight": 1 / 4}),
+    ],
+)
 def test_roles_and_learning_rates_follow_table_3(optimizer, expected):
     plan = W.parametrize_(mlp(4 * BASE), mlp(BASE), "mup", optimizer)
     assert [r["role"] for r in plan.rows] == ["input", "hidden", "output"]
@@ -45,6 +49,7 @@ def test_roles_and_learning_rates_follow_table_3(optimizer, expected):
 def test_biases_embeddings_and_norms_are_vectors_or_inputs():
     def net(w):
         return nn.Sequential(nn.Embedding(11, w), nn.LayerNorm(w), nn.Linear(w, w), nn.Linear(w, 3))
+
     plan = W.plan(net(256), net(64), "mup", "sgd")
     roles = {r["name"]: (r["role"], r["lr_mult"]) for r in plan.rows}
     assert roles["0.weight"] == ("input", 4.0)  # an Embedding's table is (in, out)
@@ -84,7 +89,9 @@ def _mup_models(widths, bias, seed=0):
                 model = mlp(w, mu_readout, bias)
                 W.parametrize_(model, base, "sp")  # SP draws; mup then rescales them to μP
             return mup.set_base_shapes(model, mlp(BASE, mu_readout, bias))
+
         return lazy
+
     return {w: make(w) for w in widths}
 
 
@@ -93,11 +100,28 @@ def test_coord_check_matches_the_mup_package(optimizer, lr, bias):
     """mup's read-out multiplier and Table 3's smaller init and rate give the same network."""
     widths, steps = (BASE, 4 * BASE, 16 * BASE), 4
     x, y = batch()
-    ours = W.coord_check(lambda w: mlp(w, bias=bias), widths, x, y, base_width=BASE, parametrization="mup",
-                         optimizer=optimizer, lr=lr, steps=steps)
-    theirs = get_coord_data(_mup_models(widths, bias), [(x, y)], optimizer=optimizer, lr=lr, nsteps=steps,
-                            cuda=False, show_progress=False, output_fdict={"l2": "l2"},
-                            filter_module_by_name=lambda n: n in ours.names)
+    ours = W.coord_check(
+        lambda w: mlp(w, bias=bias),
+        widths,
+        x,
+        y,
+        base_width=BASE,
+        parametrization="mup",
+        optimizer=optimizer,
+        lr=lr,
+        steps=steps,
+    )
+    theirs = get_coord_data(
+        _mup_models(widths, bias),
+        [(x, y)],
+        optimizer=optimizer,
+        lr=lr,
+        nsteps=steps,
+        cuda=False,
+        show_progress=False,
+        output_fdict={"l2": "l2"},
+        filter_module_by_name=lambda n: n in ours.names,
+    )
     for i, w in enumerate(widths):
         for k, name in enumerate(ours.names):
             rows = theirs[(theirs.width == w) & (theirs.module == name)].sort_values("t")
@@ -107,8 +131,10 @@ def test_coord_check_matches_the_mup_package(optimizer, lr, bias):
 def test_coordinates_stay_flat_under_mup_and_grow_under_sp():
     x, y = batch(64)
     widths = (BASE, 4 * BASE, 16 * BASE)
-    runs = {p: W.coord_check(mlp, widths, x, y, base_width=BASE, parametrization=p, lr=0.02, steps=4)
-            for p in W.PARAMETRIZATIONS}
+    runs = {
+        p: W.coord_check(mlp, widths, x, y, base_width=BASE, parametrization=p, lr=0.02, steps=4)
+        for p in W.PARAMETRIZATIONS
+    }
     assert abs(runs["mup"].slope("2", 4)) < 0.1 and abs(runs["mup"].slope("4", 4)) < 0.2
     assert runs["sp"].slope("2", 4) > 0.25 and runs["sp"].slope("4", 4) > 0.6
     assert abs(runs["sp"].slope("2", 1) - runs["mup"].slope("2", 1)) < 1e-9  # same start below the read-out
@@ -125,21 +151,22 @@ def test_param_groups_and_optimizer():
 
 def test_lr_sweep_is_seeded_and_finite():
     x, y = batch(64)
-    a = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), x, y, base_width=BASE, parametrization="mup",
-                   steps=3, batch=8)
-    b = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), x, y, base_width=BASE, parametrization="mup",
-                   steps=3, batch=8)
+    a = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), x, y, base_width=BASE, parametrization="mup", steps=3, batch=8)
+    b = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), x, y, base_width=BASE, parametrization="mup", steps=3, batch=8)
     assert a.shape == (2, 2) and (a == b).all() and (a < 3 * math.log(OUT)).all()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"parametrization": "ntk"}, "parametrization must be one of 'sp', 'mup'"),
-    ({"optimizer": "adamw"}, "optimizer must be one of 'sgd', 'adam'"),
-    ({"base": nn.Sequential(nn.Linear(IN, BASE))}, "base must have the model's parameter names"),
-    ({"base": {"0.weight": (BASE, IN, 3), "2.weight": (BASE, BASE), "4.weight": (OUT, BASE)}}, "0.weight"),
-    ({"base": "mlp"}, "base must be an nn.Module"),
-    ({"scheme": "nope"}, "scheme must be a callable or one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"parametrization": "ntk"}, "parametrization must be one of 'sp', 'mup'"),
+        ({"optimizer": "adamw"}, "optimizer must be one of 'sgd', 'adam'"),
+        ({"base": nn.Sequential(nn.Linear(IN, BASE))}, "base must have the model's parameter names"),
+        ({"base": {"0.weight": (BASE, IN, 3), "2.weight": (BASE, BASE), "4.weight": (OUT, BASE)}}, "0.weight"),
+        ({"base": "mlp"}, "base must be an nn.Module"),
+        ({"scheme": "nope"}, "scheme must be a callable or one of"),
+    ],
+)
 def test_bad_input_names_the_parameter_and_changes_nothing(kwargs, match):
     model = mlp(2 * BASE)
     before = [p.detach().clone() for p in model.parameters()]
