@@ -41,7 +41,8 @@ def test_glorot_table1_rows(stored):
         assert 0 <= r["test_error"] <= 1 and r["paper_test_error"] == glorot_table1.PAPER[(r["activation"], r["init"])]
         # the rate is the grid's best on validation, and the test error is that member's, at the last update
         assert not all(r["diverged"]) and r["valid_errors"][r["lr_grid"].index(r["lr"])] == min(
-            v for v, bad in zip(r["valid_errors"], r["diverged"]) if not bad)
+            v for v, bad in zip(r["valid_errors"], r["diverged"]) if not bad
+        )
         curves = r["curves"]
         assert curves["steps"][0] == 0 and curves["steps"][-1] == d["updates"]
         assert r["test_error"] == curves["test_error"][-1][r["lr_grid"].index(r["lr"])]
@@ -78,8 +79,9 @@ def test_glorot_table1_each_member_trains_at_its_own_rate():
     s = dict(glorot_table1.PRESETS["quick"], updates=20, records=2)
     alone = glorot_table1.train_online(s, {"tanh": [("normalized", 0.3)]}, "cpu", False)["tanh"]
     pair = glorot_table1.train_online(s, {"tanh": [("normalized", 0.03), ("normalized", 0.3)]}, "cpu", False)["tanh"]
-    assert [rec[1] for rec in pair["train_loss"][1:]] == pytest.approx([rec[0] for rec in alone["train_loss"][1:]],
-                                                                       rel=1e-5)
+    assert [rec[1] for rec in pair["train_loss"][1:]] == pytest.approx(
+        [rec[0] for rec in alone["train_loss"][1:]], rel=1e-5
+    )
     assert pair["train_loss"][-1][0] != pytest.approx(pair["train_loss"][-1][1], rel=1e-3)
 
 
