@@ -1,9 +1,9 @@
-"""initlib against the peer packages a chapter used to compare on the page: ``mup`` 1.0.0 (chapter 13).
+"""initlib against the peer packages a chapter used to compare on the page: ``mup`` 1.0.0 (chapter 14).
 
 The lsuv 0.3.0 comparisons live in tests/test_lsuv.py, the coordinate-check comparison in
 tests/test_width.py; the timings in benchmarks/bench_lsuv.py and benchmarks/bench_width.py.
 
-Chapter 13 says that initlib's μP (a smaller read-out and per-layer Adam rates, Yang et al. 2022
+Chapter 14 says that initlib's μP (a smaller read-out and per-layer Adam rates, Yang et al. 2022
 Table 3) and mup's (MuReadout's 1/m multiplier, MuAdam) are the same network at every step, and that
 the 1e-6 gap between the two coordinate checks is Adam's ε, not float rounding. In exact arithmetic
 the two differ only in ε: Adam's step is m / (sqrt(v) + ε), and the read-out's gradient is m times
@@ -34,7 +34,7 @@ TINY_EPS = 1e-30  # Adam's ε -> 0 (0 itself would divide 0 by 0 for a dead unit
 
 
 def mlp(n, readout=nn.Linear):
-    # chapter 13's model: the 8x8 digits, two hidden ReLU layers of width n, no biases
+    # chapter 14's model: the 8x8 digits, two hidden ReLU layers of width n, no biases
     return nn.Sequential(
         nn.Linear(64, n, bias=False), nn.ReLU(), nn.Linear(n, n, bias=False), nn.ReLU(), readout(n, 10, bias=False)
     )

@@ -1,4 +1,4 @@
-"""The interactive phase diagram (chapters/phase_diagram.ipynb) as a reader uses it, in headless Chromium:
+"""The interactive phase diagram (chapters/16_phase_diagram.ipynb) as a reader uses it, in headless Chromium:
 the plotly figure renders from the plotly.js that the pinned plotly package ships (served by the
 site itself), a slider dragged with the mouse and the activation menu redraw it from the
 precomputed grid, and the console stays free of errors.
@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-PAGE = "chapters/phase_diagram.html"
+PAGE = "chapters/16_phase_diagram.html"
 
 # The figure's state as the page holds it: title, the q and c curves, the menu and sliders.
 STATE = r"""

@@ -260,7 +260,7 @@ def test_column_checks_its_name():
         ({"widths": [10, 0, 5]}, r"widths\[1\]"),
         ({"activation": "gelu"}, "activation"),
         ({"init": "he_magic"}, "scheme"),
-        ({"batch": 0}, "batch"),  # one example is allowed: its norm (chapter 17)
+        ({"batch": 0}, "batch"),  # one example is allowed: its norm (chapter 19)
         ({"batch": 2.5}, "batch"),
         ({"seed": -1}, "seed"),
         ({"device": "tpu"}, "device"),
@@ -397,7 +397,7 @@ def test_theory_is_a_separate_step():
 
 
 def test_a_batch_of_one_input_measures_its_squared_norm():
-    # Hanin & Rolnick's statistic (chapter 17): ||h^L||^2 of one input, per network
+    # Hanin & Rolnick's statistic (chapter 19): ||h^L||^2 of one input, per network
     widths = [16, 32, 24]
     r = initlib.propagate(widths, "relu", "kaiming_normal", batch=1, seed=4, device="cpu", theory_method=None)
     gen = torch.Generator().manual_seed(4)
