@@ -10,9 +10,6 @@ theirs is eq. (10), std sqrt(2/n_in) (``kaiming_normal``), n_in = 3 * 3 * channe
 trained as He et al. trained: SGD with momentum 0.9 and weight decay 5e-4, the same examples in
 the same order; minibatch and learning rate are the cpu preset's (32 and 0.003).
 
-A control trains the deepest net again with one setting changed (``controls``: start, optimizer,
-learning rate, weight decay), to test by measurement what the recorded steps suggest.
-
 Every ``record_every`` updates the run records the training loss (a fixed set of 500 training
 images), the test error, and per weight layer the relative gradient ``|dC/dW| / |W|`` of the
 current minibatch's loss and the relative step ``|W_t - W_(t-1)| / |W|`` that the update made:
@@ -43,11 +40,10 @@ STAGES = {30: (9, 9, 9), 22: (7, 6, 6)}
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4  # He et al.'s settings
 EVAL_EXAMPLES = 500
 PRESETS = {
-    # controls: extra runs of the deepest net, as (start, optimizer, lr, weight decay)
-    "quick": dict(depths=[30], controls=[("xavier", "momentum", 0.003, 0.0)], channels=2, fc_width=16, n_train=256, n_test=64, steps=12,
+    # controls: extra runs of the deepest net, as (start, optimizer, lr)
+    "quick": dict(depths=[30], controls=[], channels=2, fc_width=16, n_train=256, n_test=64, steps=12,
                   batch=8, lr=0.003, record_every=4),
-    # the control: does the "Xavier" net stall without weight decay too?
-    "cpu": dict(depths=[30, 22], controls=[("xavier", "momentum", 0.003, 0.0)], channels=16, fc_width=256, n_train=10_000, n_test=500,
+    "cpu": dict(depths=[30, 22], controls=[], channels=16, fc_width=256, n_train=10_000, n_test=500,
                 steps=3000, batch=32, lr=0.003, record_every=100),
     "paper": dict(depths=[30, 22], controls=[], channels=64, fc_width=1000, n_train=100_000, n_test=10_000,
                   steps=100_000, batch=128, lr=0.003, record_every=2000),
@@ -84,10 +80,9 @@ def _evaluate(net, x, y) -> tuple[float, float]:
 
 
 def train_conv(net, split, s: dict, optimizer: str = "momentum", lr: float | None = None, seed: int = 0,
-               device="cpu", progress: bool = False, weight_decay: float = WEIGHT_DECAY) -> dict:
-    """SGD (``"momentum"``: 0.9, or ``"sgd"``: none) with weight decay (He et al.'s 5e-4 unless
-    given) on ``split``; the curves and the per-layer relative gradients and steps, every
-    ``s["record_every"]`` updates."""
+               device="cpu", progress: bool = False) -> dict:
+    """SGD (``"momentum"``: 0.9, or ``"sgd"``: none) with weight decay 5e-4 on ``split``; the
+    curves and the per-layer relative gradients and steps, every ``s["record_every"]`` updates."""
     if optimizer not in ("momentum", "sgd"):
         raise ValueError(f"optimizer must be 'momentum' or 'sgd', got {optimizer!r}")
     lr = s["lr"] if lr is None else lr
@@ -95,7 +90,7 @@ def train_conv(net, split, s: dict, optimizer: str = "momentum", lr: float | Non
     x, y, x_test, y_test = (t.to(device) for t in split)
     params = weights(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=MOMENTUM if optimizer == "momentum" else 0.0,
-                          weight_decay=weight_decay)
+                          weight_decay=WEIGHT_DECAY)
     gen = torch.Generator().manual_seed(seed)
     out = {"steps": [], "train_loss": [], "test_error": [], "grad_ratio": [], "step_ratio": []}
     order, cursor = torch.randperm(len(x), generator=gen), 0
@@ -132,17 +127,15 @@ def run(s: dict, device, progress: bool) -> dict:
     split = datasets.shapeset_split(s["n_train"], s["n_test"], seed=0)
     nets = {}
     for depth in s["depths"]:
-        runs = [(start, "momentum", s["lr"], WEIGHT_DECAY) for start in STARTS]
+        runs = [(start, "momentum", s["lr"]) for start in STARTS]
         runs += [tuple(c) for c in s["controls"]] if depth == max(s["depths"]) else []
         rows = []
-        for start, optimizer, lr, weight_decay in runs:
+        for start, optimizer, lr in runs:
             scheme, kwargs = STARTS[start]
             net = initlib.init_module(conv_net(depth, s["channels"], s["fc_width"]), scheme,
                                       generator=torch.Generator().manual_seed(0), **kwargs)
             rows.append({"init": start, "scheme": scheme, "scheme_kwargs": kwargs, "optimizer": optimizer, "lr": lr,
-                         "weight_decay": weight_decay,
-                         **train_conv(net, split, s, optimizer, lr, device=device, progress=progress,
-                                      weight_decay=weight_decay)})
+                         **train_conv(net, split, s, optimizer, lr, device=device, progress=progress)})
         nets[str(depth)] = {"conv_layers": sum(STAGES[depth]), "fc_layers": 3, "rows": rows}
     priors = datasets.class_priors()
     return {"network": "conv", "dataset": "Shapeset-3x2", "channels": [s["channels"] * 2 ** k for k in range(3)],
