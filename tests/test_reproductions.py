@@ -90,8 +90,11 @@ def test_he_fig3_rows(stored):
     assert d["network"] == "conv" and list(d["depths"]) == ["30"]
     net = d["depths"]["30"]
     assert (net["conv_layers"], net["fc_layers"]) == (27, 3)
-    xavier, he = net["rows"]
-    assert (xavier["init"], he["init"]) == ("xavier", "he")
+    xavier, he, control = net["rows"]
+    assert (xavier["init"], he["init"], control["init"]) == ("xavier", "he", "xavier")
+    assert [r["weight_decay"] for r in net["rows"]] == [he_fig3.WEIGHT_DECAY, he_fig3.WEIGHT_DECAY, 0.0]
+    # the control differs from the first row by weight decay alone: the same draw, so the same step-0 gradients
+    assert control["grad_ratio"][0] == xavier["grad_ratio"][0] and control["train_loss"][0] == xavier["train_loss"][0]
     for r in net["rows"]:
         assert r["steps"][-1] == d["updates"] and all(math.isfinite(v) for v in r["train_loss"])
         assert all(len(rec) == 30 for rec in r["grad_ratio"] + r["step_ratio"])
@@ -128,6 +131,17 @@ def test_he_fig3_records_the_step_the_optimizer_made():
     for k in range(2):
         for g, step in zip(plain["grad_ratio"][k], plain["step_ratio"][k]):
             assert 0.01 * abs(g - he_fig3.WEIGHT_DECAY) * 0.999 <= step <= 0.01 * (g + he_fig3.WEIGHT_DECAY) * 1.001
+
+
+def test_he_fig3_without_weight_decay_a_plain_step_is_lr_times_the_gradient():
+    s = dict(he_fig3.PRESETS["quick"], steps=2, record_every=1)
+    split = datasets.shapeset_split(16, 8, seed=0)
+    net = initlib.init_module(he_fig3.conv_net(22, 2, 8), "kaiming_normal", generator=torch.Generator().manual_seed(0))
+    plain = he_fig3.train_conv(net, split, s, optimizer="sgd", lr=0.01, weight_decay=0.0)
+    # the step is W_t - W_(t-1) in float32, about 1e-5 of |W|: float32's 6e-8 per entry leaves it ~1e-3 relative
+    for k in range(2):
+        for g, step in zip(plain["grad_ratio"][k], plain["step_ratio"][k]):
+            assert step == pytest.approx(0.01 * g, rel=1e-2)
 
 
 def test_trainable_depth_grid_rates_limits_and_theory(stored):
