@@ -36,7 +36,7 @@ BATCH, HIDDEN_LAYERS = 10, 5
 TEST_SEED, STREAM_SEED = 0, 1  # the stream's block k has seed STREAM_SEED + k
 PRESETS = {
     "quick": dict(width=16, lrs=(0.1, 0.3), updates=60, records=3, n_val=100, n_test=100, chunk=200),
-    "cpu": dict(width=256, lrs=(0.03, 0.1, 0.3), updates=60_000, records=20, n_val=1000, n_test=2000,
+    "cpu": dict(width=256, lrs=(0.01, 0.03, 0.1, 0.3), updates=60_000, records=20, n_val=1000, n_test=2000,
                 chunk=10_000),
     "paper": dict(width=1000, lrs=(0.01, 0.03, 0.1, 0.3), updates=5_000_000, records=50, n_val=10_000,
                   n_test=10_000, chunk=100_000),
