@@ -113,7 +113,7 @@ def test_probe_leaves_the_model_unchanged(kind):
     first_param = next(model.parameters())
     first_param.grad = torch.full_like(first_param, 7.0)
     state, grads, modes = snapshot(model)
-    probe(model, x, hist_bins=10)
+    probe(model, x, histograms=10)
     state2, grads2, modes2 = snapshot(model)
     assert modes == modes2
     assert all(torch.equal(state[k], state2[k]) for k in state)
@@ -169,7 +169,7 @@ def test_histogram_closed_at_high_on_cpu_like_histc():
 
 
 def test_saturated_tanh_keeps_its_plus_ones():
-    r = initlib.propagate([64] * 4, "tanh", "normal", std=30.0, batch=64, device="cpu", hist_bins=10)
+    r = initlib.propagate([64] * 4, "tanh", "normal", std=30.0, batch=64, device="cpu", histograms=10)
     last = r.layers[-1].act_hist
     assert last[-1] > 0.3 * sum(last) and last[0] > 0.3 * sum(last)  # as many +1 as -1
 
@@ -190,9 +190,9 @@ def test_cuda_probe_matches_cpu(kind):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_ensemble_equals_separate_runs():
-    nets = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=[0, 1], hist_bins=10)
+    nets = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=[0, 1], histograms=10)
     for seed, net in zip([0, 1], nets):
-        one = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=seed, hist_bins=10)
+        one = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=seed, histograms=10)
         assert net.column("pre_var") == pytest.approx(one.column("pre_var"), rel=1e-4)
         assert net.column("act_hist") == one.column("act_hist")
 
