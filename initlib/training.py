@@ -22,7 +22,8 @@ derivations describes step 0 only; the later records show how far training moves
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)
 >>> x = torch.randn(200, 8, generator=g); y = (x[:, 0] > 0).long()
->>> r = train([8, 16, 2], "tanh", "xavier_uniform", data=(x, y, x, y), steps=100, lr=0.1,
+>>> from initlib.spec import MLP
+>>> r = train(MLP([8, 16, 2], "tanh", "xavier_uniform"), (x, y, x, y), steps=100, lr=0.1,
 ...           record_every=50, device="cpu")
 >>> r.steps
 [0, 50, 100]
