@@ -113,7 +113,7 @@ def test_probe_leaves_the_model_unchanged(kind):
     first_param = next(model.parameters())
     first_param.grad = torch.full_like(first_param, 7.0)
     state, grads, modes = snapshot(model)
-    probe(model, x, histograms=10)
+    probe(model, x, hist_bins=10)
     state2, grads2, modes2 = snapshot(model)
     assert modes == modes2
     assert all(torch.equal(state[k], state2[k]) for k in state)
@@ -138,7 +138,7 @@ def test_result_column_json_and_histograms():
     assert r.hist_edges == [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     assert all(len(row["out_hist"]) == 8 and len(row["grad_hist"]) == 8 for row in r.rows)
     assert json.loads(r.to_json())["rows"][0]["name"] == "0"
-    with pytest.raises(ValueError, match="key must be one of"):
+    with pytest.raises(ValueError, match="name must be one of"):
         r.column("nope")
 
 
