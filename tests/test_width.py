@@ -158,8 +158,12 @@ def test_data_must_be_a_pair_of_tensors():
 
 def test_lr_sweep_is_seeded_and_finite():
     x, y = batch(64)
-    a = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), (x, y), base_width=BASE, parametrization="mup", steps=3, batch=8)
-    b = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), (x, y), base_width=BASE, parametrization="mup", steps=3, batch=8)
+    a = W.lr_sweep(
+        mlp, (BASE, 2 * BASE), (1e-3, 1e-2), (x, y), base_width=BASE, parametrization="mup", steps=3, batch=8
+    )
+    b = W.lr_sweep(
+        mlp, (BASE, 2 * BASE), (1e-3, 1e-2), (x, y), base_width=BASE, parametrization="mup", steps=3, batch=8
+    )
     assert a.shape == (2, 2) and (a == b).all() and (a < 3 * math.log(OUT)).all()
 
 
