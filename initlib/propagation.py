@@ -46,7 +46,7 @@ from .spec import DEFAULT_HIST_EXAMPLES, MLP, Histograms  # noqa: F401 -- DEFAUL
 ACTIVATIONS = activations.NAMES
 BATCH = 512  # examples, unless asked otherwise (a library call is a function of its arguments)
 SATURATION_THRESHOLD = 0.1  # a unit is saturated when |f'(s)| < 0.1 * sup |f'|
-# Histograms are for looking at a law's shape, and opt-in (``hist_bins``, as in :func:`initlib.probe`):
+# Histograms are for looking at a law's shape, and opt-in (``histograms=``, :class:`initlib.Histograms`):
 # even over a part of the batch, two per layer cost about a tenth of a CPU pass (the benchmark's
 # figure), which sweeps of variances should not pay. A few hundred examples times the layer width
 # give 10^5 values per layer, plenty for 50 bins.
@@ -115,8 +115,8 @@ class LayerStats:
     batch); ``weight_var``: E[W^2] of the drawn weights. ``saturation``: the fraction of units
     with |f'(s)| < 0.1 sup|f'| -- for ReLU the zeros, for leaky ReLU with slope < 0.1 the negative
     side, for tanh |h| > 0.949, for sigmoid h < 0.026 or h > 0.974, for softsign |h| > 0.684, for
-    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist`` (None unless ``hist_bins``):
-    counts of h^l and dC/ds^l over the first ``hist_examples`` examples, in the fixed bins
+    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist`` (None without ``histograms``):
+    counts of h^l and dC/ds^l over the first ``histograms.examples`` examples, in the fixed bins
     [e_k, e_(k+1)) of :attr:`Propagation.act_edges` / :attr:`Propagation.grad_edges` (values
     outside are not counted). Variances are population variances (divided by the count).
     ``jacobian_singular_values``: singular values (descending) of
