@@ -144,7 +144,7 @@ def main(argv=None):
         t_bare, t_prop, t_hist = compare(
             lambda: bare_pass(100, 512, 512, device),
             lambda: initlib.propagate(**call),
-            lambda: initlib.propagate(**call, hist_bins=50),
+            lambda: initlib.propagate(**call, histograms=50),
             repeats=args.repeats,
             device=device,
         )

@@ -35,7 +35,7 @@ def mlp(n, readout=nn.Linear):
 
 
 def ours(widths, x, y, steps):
-    return W.coord_check(mlp, widths, x, y, base_width=BASE, parametrization="mup", lr=0.01, steps=steps).rms
+    return W.coord_check(mlp, widths, (x, y), base_width=BASE, parametrization="mup", lr=0.01, steps=steps).rms
 
 
 def theirs(widths, x, y, steps):

@@ -15,6 +15,8 @@ from . import theory
 from .hooks import Hooks, hooks
 from .probe import ProbeResult, probe
 from .propagation import Propagation, propagate
+from .record import Record
+from .spec import MLP, Histograms
 from . import data
 from .training import TrainResult, train
 from ._checks import InitTypeError
@@ -72,4 +74,5 @@ __all__ = [
     "LSUVReport", "lsuv_",
     "Hooks", "hooks",
     "Diagnosis", "Verdict", "doctor", "TiedWeightWarning",
+    "MLP", "Histograms", "Record",
 ]

@@ -16,7 +16,6 @@ variance of the gradient by (Glorot & Bengio eq. 6). Both near 1 is Glorot's ide
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import torch
@@ -25,6 +24,7 @@ from torch import nn
 from ._checks import InitTypeError
 from .modules import NORMS, WEIGHT_LAYERS, _gates, is_hf_conv1d, module_fans
 from .packed import check_packed
+from .record import Record
 from .tied import users as _users
 
 Z = 6.0  # standard errors a realised second moment may stray from a law's and still match it
@@ -270,8 +270,9 @@ def _identical_notes(rows: list[dict], parts: list[tuple]) -> None:
                                 f"deep-copies one layer), so they get the same updates until the data separates them")
 
 
-class Audit:
-    """A per-parameter report: ``rows`` (a list of dicts), ``to_dict()``, ``to_json()``, and a table as ``str()``."""
+class Audit(Record):
+    """A per-parameter report: ``rows`` (a list of dicts), a table as ``str()``, and, as every
+    :class:`initlib.record.Record`, ``column(name)``, ``to_dict()`` and ``to_json()``."""
 
     def __init__(self, rows: list[dict]):
         self.rows = rows
@@ -280,11 +281,11 @@ class Audit:
     def flagged(self) -> list[dict]:
         return [row for row in self.rows if row["notes"]]
 
-    def to_dict(self) -> dict:
-        return {"columns": list(COLUMNS) + ["notes"], "rows": self.rows}
+    def columns(self) -> tuple[str, ...]:
+        return (*COLUMNS, "notes")
 
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+    def _payload(self) -> dict:
+        return {"columns": list(self.columns()), "rows": self.rows}
 
     def __str__(self) -> str:
         cells = [[_cell(row[c]) for c in COLUMNS] for row in self.rows]

@@ -265,11 +265,12 @@ def _save(fig, path: str) -> None:
 
 def _run_propagate(args, parser, preset) -> None:
     from .propagation import propagate
+    from .spec import MLP
     widths = _widths(args, parser, preset, train=False)
+    net = MLP(widths, args.activation, args.init, dict(args.init_arg), negative_slope=args.negative_slope)
     result = propagate(
-        widths, args.activation, args.init, batch=args.batch or preset.batch, seed=args.seed, device=args.device,
-        jacobian=args.jacobian, hist_bins=args.hist_bins, negative_slope=args.negative_slope, dtype=args.dtype,
-        theory_method=args.theory, progress=_show_progress(args), **dict(args.init_arg),
+        net, batch=args.batch or preset.batch, seed=args.seed, device=args.device, jacobian=args.jacobian,
+        histograms=args.hist_bins, dtype=args.dtype, theory_method=args.theory, progress=_show_progress(args),
     )
     data = result.to_dict()
     if args.json:
@@ -288,13 +289,15 @@ def _run_propagate(args, parser, preset) -> None:
 
 def _run_train(args, parser, preset) -> None:
     from .presets import default_data
+    from .spec import MLP
     from .training import train
     widths = _widths(args, parser, preset, train=True)
+    net = MLP(widths, args.activation, args.init, dict(args.init_arg))
     result = train(
-        widths, args.activation, args.init, data=default_data(preset.name),
+        net, default_data(preset.name),
         steps=args.steps if args.steps is not None else preset.glorot_steps, lr=args.lr, batch=args.batch,
         optimizer=args.optimizer, seed=args.seed, device=args.device, record_every=args.record_every,
-        progress=_show_progress(args), **dict(args.init_arg),
+        progress=_show_progress(args),
     )
     if args.csv == "-":
         result.to_csv(sys.stdout)

@@ -55,11 +55,11 @@ class FirstOutput(nn.Module):
 
 
 def mlp(width: int = 64, depth: int = 4, classes: int = 10) -> nn.Sequential:
-    """A ReLU MLP with biases: ``depth`` hidden layers of ``width`` units."""
-    layers: list[nn.Module] = []
-    for _ in range(depth):
-        layers += [nn.Linear(width, width), nn.ReLU()]
-    return nn.Sequential(*layers, nn.Linear(width, classes))
+    """A ReLU MLP with biases: ``depth`` hidden layers of ``width`` units (nn.Linear's default
+    init), built as :func:`initlib.training.mlp` builds every MLP."""
+    from .training import mlp as _mlp
+
+    return _mlp([width] * (depth + 1) + [classes], "relu")
 
 
 def cnn(channels: int = 16, classes: int = 10) -> nn.Sequential:

@@ -50,6 +50,9 @@ class LSUVReport(ProbeResult):
     not_called: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)
 
+    def _payload(self) -> dict:
+        return super()._payload() | {"not_called": self.not_called, "skipped": self.skipped}
+
 
 def _output_var(y: torch.Tensor) -> dict:
     return {"var": var_mean(y.float())[0]}

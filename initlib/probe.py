@@ -33,16 +33,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import math
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from ._checks import check_int
 from .hooks import Hooks, hooks
+from .record import Record
 
 DEFAULT_RANGE = (-4.0, 4.0)  # four standard deviations of a unit-variance signal
 MAX_HIST_BINS = 10_000
@@ -387,30 +386,22 @@ def _start(y, output):
 # --- probe: the public surface for any module -----------------------------------------------------
 
 @dataclasses.dataclass
-class ProbeResult:
+class ProbeResult(Record):
     """What :func:`probe` measured: ``rows`` (one dict per measured call, in forward order) and
-    the histogram edges (None without histograms)."""
+    the histogram edges (None without histograms). A :class:`initlib.record.Record`: its columns
+    are the keys of its rows."""
 
     rows: list
     hist_edges: list | None = None
 
-    def column(self, key: str) -> list:
-        """One key of every row: ``result.column("out_var")``."""
-        keys = self.rows[0].keys() if self.rows else ROW_KEYS
-        if key not in keys:
-            raise ValueError(f"key must be one of {', '.join(repr(k) for k in keys)}; got {key!r}")
-        return [row[key] for row in self.rows]
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.rows[0].keys() if self.rows else ROW_KEYS)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict; statistics that overflowed (inf/NaN) become None."""
-        return {"rows": [{k: json_number(v) for k, v in row.items()} for row in self.rows],
-                "hist_edges": self.hist_edges}
-
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+    def _payload(self) -> dict:
+        return {"rows": self.rows, "hist_edges": self.hist_edges}
 
 
 def json_number(value):

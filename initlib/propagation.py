@@ -31,29 +31,25 @@ True
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import math
-from typing import Callable
 
 import torch
 from torch import nn
 
-from . import activations, ensembles
-from ._checks import check_choice, check_int, check_positive, check_widths
+from . import activations
+from ._checks import check_choice, check_int
 from .devices import resolve_device
-from .probe import DEFAULT_RANGE, Site, check_bins, check_range, edges, histogram, json_number, measure
+from .probe import DEFAULT_RANGE, Site, edges, histogram, measure, second_moment, var_mean  # noqa: F401 -- DEFAULT_RANGE kept by name
 from .probe import mean as _mean
-from .probe import second_moment, var_mean
-from .schemes import get_scheme
+from .record import Record
+from .spec import DEFAULT_HIST_EXAMPLES, MLP, Histograms  # noqa: F401 -- DEFAULT_HIST_EXAMPLES kept here by name
 
 ACTIVATIONS = activations.NAMES
 BATCH = 512  # examples, unless asked otherwise (a library call is a function of its arguments)
 SATURATION_THRESHOLD = 0.1  # a unit is saturated when |f'(s)| < 0.1 * sup |f'|
-# Histograms are for looking at a law's shape, and opt-in (``hist_bins``, as in :func:`initlib.probe`):
+# Histograms are for looking at a law's shape, and opt-in (``histograms=``, :class:`initlib.Histograms`):
 # even over a part of the batch, two per layer cost about a tenth of a CPU pass (the benchmark's
 # figure), which sweeps of variances should not pay. A few hundred examples times the layer width
 # give 10^5 values per layer, plenty for 50 bins.
-DEFAULT_HIST_EXAMPLES = 256
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 # Fixed histogram ranges for h^l: the activation's output_range (the registry) where it is bounded,
@@ -119,8 +115,8 @@ class LayerStats:
     batch); ``weight_var``: E[W^2] of the drawn weights. ``saturation``: the fraction of units
     with |f'(s)| < 0.1 sup|f'| -- for ReLU the zeros, for leaky ReLU with slope < 0.1 the negative
     side, for tanh |h| > 0.949, for sigmoid h < 0.026 or h > 0.974, for softsign |h| > 0.684, for
-    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist`` (None unless ``hist_bins``):
-    counts of h^l and dC/ds^l over the first ``hist_examples`` examples, in the fixed bins
+    SELU s < ln 0.1, never for linear. ``act_hist``/``grad_hist`` (None without ``histograms``):
+    counts of h^l and dC/ds^l over the first ``histograms.examples`` examples, in the fixed bins
     [e_k, e_(k+1)) of :attr:`Propagation.act_edges` / :attr:`Propagation.grad_edges` (values
     outside are not counted). Variances are population variances (divided by the count).
     ``jacobian_singular_values``: singular values (descending) of
@@ -154,8 +150,9 @@ FIELDS = tuple(f.name for f in dataclasses.fields(LayerStats))
 
 
 @dataclasses.dataclass
-class Propagation:
-    """What :func:`propagate` measured: the settings, and one :class:`LayerStats` per layer."""
+class Propagation(Record):
+    """What :func:`propagate` measured: the settings, and one :class:`LayerStats` per layer (the
+    rows of this :class:`initlib.record.Record`; its columns are :data:`FIELDS`)."""
 
     device: str
     widths: list
@@ -172,9 +169,10 @@ class Propagation:
     layers: list
     hist_examples: int = 0
 
-    def column(self, name: str) -> list:
-        """One field of every layer, bottom to top: ``result.column("pre_var")``."""
-        check_choice(name, "name", FIELDS)
+    def columns(self) -> tuple[str, ...]:
+        return FIELDS
+
+    def _column(self, name: str) -> list:
         return [getattr(layer, name) for layer in self.layers]
 
     def __len__(self) -> int:
@@ -184,91 +182,69 @@ class Propagation:
         return (f"Propagation({self.activation}, init={self.init!r}, widths={self.widths[0]}->...->{self.widths[-1]} "
                 f"({len(self.layers)} layers), batch={self.batch}, seed={self.seed}, device={self.device!r})")
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict; statistics that overflowed (inf/NaN) become None."""
+    def _payload(self) -> dict:
         out = {k: getattr(self, k) for k in
                ("device", "widths", "activation", "init", "batch", "seed", "dtype", "bias", "negative_slope",
                 "hist_examples")}
         out["init_kwargs"] = {k: (v if isinstance(v, (int, float, str, bool)) else repr(v))
                               for k, v in self.init_kwargs.items()}
         out["act_edges"], out["grad_edges"] = self.act_edges, self.grad_edges
-        out["layers"] = [{k: json_number(v) for k, v in dataclasses.asdict(layer).items()} for layer in self.layers]
+        out["layers"] = self.layers
         return out
 
 
-# --- argument checks -----------------------------------------------------------------------------
-
-def _check_init_kwargs(init_fn: Callable, init_kwargs: dict) -> None:
-    if "generator" in init_kwargs:
-        raise ValueError("generator is not an init keyword here: propagate seeds its own from seed=")
-    params = inspect.signature(init_fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [p for p in params if p not in ("tensor", "generator")]
-    unknown = sorted(set(init_kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"init keyword(s) {', '.join(unknown)} not accepted by {getattr(init_fn, '__name__', init_fn)}; "
-            f"it takes: {', '.join(accepted) or 'no keywords'}"
-        )
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return True
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def _takes_slope(init_fn: Callable, init_kwargs: dict) -> bool:
-    """Whether ``init_fn`` takes a leaky ReLU slope ``a`` (the kaiming family: ``a`` beside
-    ``nonlinearity``, which is or defaults to "leaky_relu") that the caller left unset."""
-    if "a" in init_kwargs:
-        return False
-    try:
-        params = inspect.signature(init_fn).parameters
-    except (TypeError, ValueError):
-        return False
-    if "a" not in params or "nonlinearity" not in params:
-        return False  # uniform_'s and trunc_normal_'s ``a`` is a bound, not a slope
-    nonlinearity = init_kwargs.get("nonlinearity", params["nonlinearity"].default)
-    return isinstance(nonlinearity, str) and nonlinearity.lower() == "leaky_relu"
-
-
-def _check_bias(bias):
-    if isinstance(bias, bool):
-        return bias
-    return check_positive(bias, "bias (False, True for nn.Linear's default law, or a standard deviation)")
-
-
-# --- build, draw, measure ------------------------------------------------------------------------
+# --- argument checks, draw, build ---------------------------------------------------------------
 
 @dataclasses.dataclass
 class _Settings:
     """propagate's arguments, checked."""
 
-    widths: list
-    activation: str
-    slope: float
-    init_fn: Callable
-    init_name: str
+    net: MLP
     batch: int
     device: torch.device
     dtype: str
-    bias: float | bool
     jac_examples: int
     hist_bins: int
     hist_rows: int
     act_range: tuple
     grad_range: tuple
 
+    @property
+    def widths(self) -> list:
+        return list(self.net.widths)
 
-def _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, hist_examples, act_range,
-           grad_range, negative_slope, dtype) -> _Settings:
-    widths = check_widths(widths)
-    act = activations.get(activation)
-    init_fn = get_scheme(init)
+    @property
+    def activation(self) -> str:
+        return self.net.activation
+
+    @property
+    def slope(self) -> float:
+        return self.net.slope
+
+    @property
+    def bias(self):
+        return self.net.bias
+
+
+_OLD_HISTOGRAM_KEYWORDS = ("hist_bins", "hist_examples", "act_range", "grad_range")
+
+
+def _net(net: tuple, options: dict) -> MLP:
+    """The :class:`MLP` of ``propagate(MLP(...))`` or of ``propagate(widths, activation, init, **options)``."""
+    old = sorted(set(options) & set(_OLD_HISTOGRAM_KEYWORDS))
+    if old:
+        raise TypeError(f"{', '.join(old)}: histograms are now one argument, "
+                        f"histograms=initlib.Histograms(bins, examples, act_range, grad_range)")
+    if len(net) == 1 and isinstance(net[0], MLP):
+        if options:
+            raise TypeError(f"keywords {sorted(options)} belong in the MLP(...) given, not in propagate's call")
+        return net[0]
+    if len(net) > 3:
+        raise TypeError(f"propagate takes an MLP, or widths[, activation[, init]], got {len(net)} positional arguments")
+    return MLP.of(*net, **options)
+
+
+def _check(net: MLP, batch, device, jacobian, histograms, dtype) -> _Settings:
     batch = check_int(batch, "batch", 1)
     if isinstance(jacobian, bool):
         jac_examples = 1 if jacobian else 0
@@ -276,65 +252,34 @@ def _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, h
         jac_examples = min(check_int(jacobian, "jacobian", 0), batch)
     if isinstance(dtype, torch.dtype):
         dtype = str(dtype).replace("torch.", "")
+    hist = Histograms.get(histograms)
+    act_range, grad_range = hist.ranges(net.activation)
     return _Settings(
-        widths=widths, activation=act.name, slope=activations.slope(activation, negative_slope),
-        init_fn=init_fn, init_name=init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init)),
-        batch=batch, device=resolve_device(device), dtype=check_choice(dtype, "dtype", tuple(DTYPES)),
-        bias=_check_bias(bias), jac_examples=jac_examples, hist_bins=check_bins(hist_bins),
-        hist_rows=min(check_int(hist_examples, "hist_examples", 1), batch),
-        act_range=check_range(act_range, "act_range") if act_range is not None
-        else act.output_range or DEFAULT_RANGE,
-        grad_range=check_range(grad_range, "grad_range") if grad_range is not None else DEFAULT_RANGE,
+        net=net, batch=batch, device=resolve_device(device), dtype=check_choice(dtype, "dtype", tuple(DTYPES)),
+        jac_examples=jac_examples, hist_bins=hist.bins, hist_rows=min(hist.examples, batch),
+        act_range=act_range, grad_range=grad_range,
     )
-
-
-def _init_kwargs(st: _Settings, init_kwargs: dict) -> dict:
-    _check_init_kwargs(st.init_fn, init_kwargs)
-    init_kwargs = dict(init_kwargs)
-    if st.activation == "leaky_relu" and _takes_slope(st.init_fn, init_kwargs):
-        # He's eq. (15) gain needs the same slope the net uses; only leaky_relu nets get this
-        init_kwargs["a"] = st.slope
-    return init_kwargs
 
 
 def draw(st: _Settings, seed: int, init_kwargs: dict):
     """``(x, weights, biases, top_grad, weight_vars)`` from one ``torch.Generator`` on the device
-    seeded with ``seed``, in this order: x, then layer by layer the weight and the bias, then the
-    gradient injected at the top. Drawing everything first makes a bad init keyword fail before
-    any work. ``weight_vars`` are the E[W^2] of the drawn weights, each taken as it is drawn (in
-    cache then: a read of it during the pass would come from memory)."""
-    dev, tdtype, widths = st.device, DTYPES[st.dtype], st.widths
+    seeded with ``seed``, in this order: x, then layer by layer the weight and the bias
+    (:meth:`initlib.MLP.draw`), then the gradient injected at the top. Drawing everything first
+    makes a bad init keyword fail before any work. ``weight_vars`` are the E[W^2] of the drawn
+    weights."""
+    dev, tdtype = st.device, DTYPES[st.dtype]
     gen = torch.Generator(device=dev).manual_seed(seed)
-    takes_generator = {"generator": gen} if _accepts(st.init_fn, "generator") else {}
-    x = torch.randn(st.batch, widths[0], generator=gen, device=dev, dtype=tdtype)
-    weights, biases, weight_vars = [], [], []
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
-        w = torch.empty(n_out, n_in, device=dev, dtype=tdtype)
-        st.init_fn(w, **init_kwargs, **takes_generator)
-        weights.append(w)
-        weight_vars.append(second_moment(w))
-        b = None if st.bias is False else torch.empty(n_out, device=dev, dtype=tdtype)
-        if st.bias is True:
-            b.uniform_(-1 / math.sqrt(n_in), 1 / math.sqrt(n_in), generator=gen)
-        elif b is not None:
-            b.normal_(0, st.bias, generator=gen)
-        biases.append(b)
-    top_grad = torch.randn(st.batch, widths[-1], generator=gen, device=dev, dtype=tdtype)
-    return x, weights, biases, top_grad, weight_vars
+    x = torch.randn(st.batch, st.net.widths[0], generator=gen, device=dev, dtype=tdtype)
+    weights, biases = st.net.draw(gen, init_kwargs, device=dev, dtype=tdtype)
+    top_grad = torch.randn(st.batch, st.net.widths[-1], generator=gen, device=dev, dtype=tdtype)
+    return x, weights, biases, top_grad, [second_moment(w) for w in weights]
 
 
 def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
-    """``Linear, f, Linear, f, ...`` holding the drawn weights (stacked ones make an ensemble)."""
-    act = activations.get(st.activation)
-    layers = []
-    for w, b in zip(weights, biases):
-        f = act.module(st.slope)
-        if hasattr(f, "inplace"):
-            # h^l overwrites s^l, as autograd allows (a Linear saves its input, not its output): one
-            # allocation less per layer; the Linear's hooks have seen s^l before it is overwritten
-            f.inplace = True
-        layers += [ensembles.linear(w, b), f]
-    return nn.Sequential(*layers)
+    """``Linear, f, Linear, f, ...`` holding the drawn weights (stacked ones make an ensemble).
+    h^l overwrites s^l, as autograd allows (a Linear saves its input, not its output): one
+    allocation less per layer; the Linear's hooks have seen s^l before it is overwritten."""
+    return st.net.assemble(st.net.linears(weights, biases), inplace=True)
 
 
 def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: list, x) -> list[Site]:
@@ -423,7 +368,7 @@ def _counts(hist):
 
 def _result(st: _Settings, seed: int, init_kwargs: dict, layers: list) -> Propagation:
     return Propagation(
-        device=st.device.type, widths=st.widths, activation=st.activation, init=st.init_name, batch=st.batch,
+        device=st.device.type, widths=st.widths, activation=st.activation, init=st.net.init_name, batch=st.batch,
         seed=seed, dtype=st.dtype, bias=st.bias, negative_slope=st.slope if st.activation == "leaky_relu" else None,
         init_kwargs=dict(init_kwargs), act_edges=edges(st.hist_bins, st.act_range),
         grad_edges=edges(st.hist_bins, st.grad_range), layers=layers, hist_examples=st.hist_rows,
@@ -455,34 +400,26 @@ def measure_mlp(st: _Settings, runs: list[tuple[int, dict]], ensemble: bool, pro
 
 
 def propagate(
-    widths,
-    activation: str = "relu",
-    init="kaiming_normal",
+    *net,
     batch: int = BATCH,
     seed=0,
     device=None,
-    bias=False,
     jacobian=False,
-    hist_bins: int = 0,
-    hist_examples: int = DEFAULT_HIST_EXAMPLES,
-    act_range=None,
-    grad_range=None,
-    negative_slope=None,
+    histograms=None,
     dtype="float32",
     theory_method: str | None = "paper",
     progress: bool = False,
-    **init_kwargs,
+    **net_options,
 ):
     """Measure one forward and one backward pass through a fresh net, layer by layer.
 
     Parameters
     ----------
-    widths : ``[n_0, n_1, ..., n_L]``, the input width then each layer's output width.
-    activation : one of :data:`ACTIVATIONS`, applied after every layer (the last one too).
-    init : a name in :data:`initlib.SCHEMES` (e.g. ``"standard_uniform"`` is Glorot's eq. 1,
-        ``"xavier_uniform"`` eq. 16, ``"kaiming_normal"`` He's eq. 10) or a callable
-        ``f(tensor, generator=..., **init_kwargs)``; ``init_kwargs`` go to it
-        (``nonlinearity="tanh"``, ``gain=...``, ``mode="fan_out"``...).
+    net : an :class:`initlib.MLP` (widths, activation -- applied after every layer, the last one
+        too --, init scheme and its keywords, biases, leaky ReLU's slope); or, for short,
+        ``widths[, activation[, init]]`` with ``net_options`` (``bias=``, ``negative_slope=``
+        and the init keywords: ``std=``, ``nonlinearity=``, ``mode=``...), which make
+        ``MLP.of(widths, activation, init, **net_options)``.
     batch : examples (default :data:`BATCH`, 512).
     seed : seeds one ``torch.Generator`` on the device that draws x, the weights (layer 1 first)
         and the injected gradient, in that order: a run is a function of its arguments. A list of
@@ -490,20 +427,11 @@ def propagate(
         rounding) to the single run with that seed; an init keyword given as a list gives each
         member its own value (``std=[...]`` sweeps sigma_w), see :func:`initlib.ensembles.members`.
     device : ``None``/``"auto"`` (:func:`initlib.device`), ``"cpu"``, ``"cuda"``...
-    bias : ``False`` (no biases, as in the analyses); ``True``: nn.Linear's default law
-        U(-1/sqrt(fan_in), 1/sqrt(fan_in)); a positive number: N(0, bias^2).
     jacobian : ``False``; ``True`` or k: singular values of J^l = dh^l/dh^(l-1) for the first k
         examples (one eigendecomposition per example and layer: costly at width 1000).
-    hist_bins : bins of the fixed-range histograms ``act_hist``/``grad_hist`` (default 0: none;
-        50 shows a law's shape). ``act_range``/``grad_range`` override the ranges
-        (default: the activation's ``output_range`` from the registry where it is bounded, else
-        :data:`DEFAULT_RANGE`).
-    hist_examples : the histograms count the first ``hist_examples`` examples of the batch
-        (default 256; Glorot & Bengio's figures used 300); every other statistic uses all of it.
-    negative_slope : leaky ReLU's slope (default 0.01, as in torch); only for ``"leaky_relu"``.
-        With ``"leaky_relu"`` it is also the default of the initializer's ``a`` when the scheme
-        takes a slope (``kaiming_*``/``he_*`` with nonlinearity "leaky_relu", their default),
-        so He's eq. (15) gain matches the net; pass ``a=`` to override.
+    histograms : None (no histograms, the default: they cost about a tenth of a CPU pass), a
+        number of bins, or an :class:`initlib.Histograms` (bins, examples, act_range, grad_range)
+        for the fixed-range histograms ``act_hist``/``grad_hist``.
     dtype : ``"float32"`` or ``"float64"`` (float64 keeps very deep vanishing/exploding nets finite).
     theory_method : ``"paper"`` or ``"mean_field"``: attach :mod:`initlib.theory`'s predictions
         (:func:`initlib.theory.attach`); None: measurements only.
@@ -515,12 +443,9 @@ def propagate(
 
     if theory_method is not None:
         check_choice(theory_method, "theory_method", theory.METHODS)
-    st = _check(widths, activation, init, batch, device, bias, jacobian, hist_bins, hist_examples, act_range,
-                grad_range, negative_slope, dtype)
-    runs = ensembles.members(seed, **init_kwargs)
-    ensemble = runs is not None
-    runs = runs or [(check_int(seed, "seed", 0), init_kwargs)]
-    runs = [(s, _init_kwargs(st, kw)) for s, kw in runs]
+    net = _net(net, net_options)
+    st = _check(net, batch, device, jacobian, histograms, dtype)
+    runs, ensemble = net.runs(seed)
     results = measure_mlp(st, runs, ensemble, progress=bool(progress))
     if theory_method is not None:
         for result in results:

@@ -22,7 +22,8 @@ derivations describes step 0 only; the later records show how far training moves
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)
 >>> x = torch.randn(200, 8, generator=g); y = (x[:, 0] > 0).long()
->>> r = train([8, 16, 2], "tanh", "xavier_uniform", data=(x, y, x, y), steps=100, lr=0.1,
+>>> from initlib.spec import MLP
+>>> r = train(MLP([8, 16, 2], "tanh", "xavier_uniform"), (x, y, x, y), steps=100, lr=0.1,
 ...           record_every=50, device="cpu")
 >>> r.steps
 [0, 50, 100]
@@ -36,8 +37,6 @@ import copy
 import csv
 import dataclasses
 import io
-import json
-import math
 import numbers
 import os
 
@@ -48,10 +47,10 @@ from torch import nn
 from . import activations, ensembles
 from ._checks import check_choice, check_int, check_positive, check_widths
 from .devices import resolve_device
-from .modules import init_module
 from .presets import default_data, glorot_widths  # noqa: F401 -- the notebook layer's defaults, kept here by name
 from .probe import Site, measure, second_moment, var_mean
-from .schemes import get_scheme
+from .record import Record
+from .spec import MLP
 
 ACTIVATIONS = activations.NAMES
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -69,33 +68,22 @@ PER_RECORD = ("train_loss", "train_error", "test_error")
 
 def mlp(widths, activation: str = "tanh") -> nn.Sequential:
     """``Linear(n_0, n_1), f, Linear(n_1, n_2), f, ..., Linear(n_(L-1), n_L)``: no activation on the
-    logits (the softmax is in the loss). Weights keep nn.Linear's default until an init is applied."""
-    widths = check_widths(widths)
-    act = activations.get(activation)
-    layers: list[nn.Module] = []
-    for l in range(len(widths) - 1):
-        layers.append(nn.Linear(widths[l], widths[l + 1]))
-        if l < len(widths) - 2:
-            layers.append(act.module(activations.DEFAULT_NEGATIVE_SLOPE))
-    return nn.Sequential(*layers)
-
-
-def _clean(value):
-    """JSON has no inf/NaN: a diverged run's statistics become None."""
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    logits (the softmax is in the loss). Weights and biases keep nn.Linear's default law (drawn
+    from torch's global generator) until an init is applied; the layout is :meth:`MLP.assemble`'s."""
+    net = MLP(widths, activation)
+    return net.assemble([nn.Linear(n_in, n_out) for n_in, n_out in zip(net.widths[:-1], net.widths[1:])],
+                        logits=True)
 
 
 @dataclasses.dataclass
-class TrainResult:
+class TrainResult(Record):
     """What :func:`train` recorded. ``steps[k]`` is the number of updates made before record ``k``;
     ``train_loss``, ``train_error``, ``test_error`` hold one number per record, and ``grad_var``,
     ``weight_grad_var``, ``pre_var``, ``weight_var``, ``bias_var`` one list per record with one number per layer (layer 1 first,
     the logits last). Errors are fractions in [0, 1]. ``diverged`` is True when the loss became
-    inf/NaN (training stopped there, at the last record)."""
+    inf/NaN (training stopped there, at the last record). A :class:`initlib.record.Record` whose rows
+    are the records: ``column("test_error")`` is the test error curve, ``column("grad_var")`` one
+    list of per-layer values per record."""
 
     device: str
     widths: list
@@ -136,15 +124,17 @@ class TrainResult:
             raise ValueError(f"layer must be an integer from 1 to {self.depth}, got {layer!r}")
         return [record[layer - 1] for record in getattr(self, name)]
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict of the settings and the curves (inf/NaN become None)."""
+    def columns(self) -> tuple[str, ...]:
+        return ("steps", *PER_RECORD, *PER_LAYER)
+
+    def _column(self, name: str) -> list:
+        return list(getattr(self, name))
+
+    def _payload(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["init_kwargs"] = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else repr(v))
                               for k, v in self.init_kwargs.items()}
-        return {k: _clean(v) for k, v in out.items()}
-
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return out
 
     def to_csv(self, file) -> None:
         """One row per record: ``step``, the per-record curves, then ``grad_var_1 ... grad_var_L``,
@@ -282,38 +272,21 @@ def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr)
 
 
-def _draw_one(widths, activation, init_fn, seed, kwargs, given, bias_std):
-    """``(net, generator)``: a fresh MLP (or a copy of the module ``given``) drawn on the CPU from
-    ``seed``, its weights by ``init_fn`` (None keeps a module's own), then, with ``bias_std``, its
-    biases from N(0, bias_std^2); the generator goes on to shuffle the examples."""
-    gen = torch.Generator().manual_seed(seed)
-    net = mlp(widths, activation) if given is None else copy.deepcopy(given)
-    if init_fn is not None:
-        init_module(net, init_fn, generator=gen, **kwargs)
-    if bias_std is not None:  # drawn only when asked: zero-bias runs keep their numbers
-        with torch.no_grad():
-            for layer in _linear_layers(net):
-                if layer.bias is not None:
-                    layer.bias.normal_(0, bias_std, generator=gen)
-    return net, gen
-
-
-def _draw(widths, activation, init_fn, runs, given=None, bias_std=None) -> tuple[nn.Module, list[torch.Generator]]:
-    """Each run's net, drawn on the CPU from its own seed (as a single run draws it), then the one
-    net of a single run or the E nets stacked into :class:`initlib.ensembles.EnsembleLinear` layers."""
-    drawn = [_draw_one(widths, activation, init_fn, seed, kwargs, given, bias_std) for seed, kwargs in runs]
-    nets, gens = [net for net, _ in drawn], [gen for _, gen in drawn]
+def _draw(c: dict, runs: list) -> tuple[nn.Module, list[torch.Generator]]:
+    """``(model, generators)``: each run's net drawn on the CPU from its own seed by
+    :meth:`MLP.draw` -- every weight by the scheme, then every bias (zero, or by the net's bias
+    law) -- and, for an ensemble, stacked into :class:`initlib.ensembles.EnsembleLinear` layers; or
+    a copy of the module given. Each generator goes on to shuffle its run's examples."""
+    gens = [torch.Generator().manual_seed(seed) for seed, _ in runs]
+    net = c["net"]
+    if not isinstance(net, MLP):
+        return copy.deepcopy(net), gens
+    drawn = [net.draw(gen, kwargs, biases_last=True, zero_bias=True) for gen, (_, kwargs) in zip(gens, runs)]
     if len(runs) == 1:
-        return nets[0], gens
-    act = activations.get(activation)
-    layers = []
-    for l in range(len(widths) - 1):
-        linears = [net[2 * l] for net in nets]
-        layers.append(ensembles.EnsembleLinear(torch.stack([m.weight.detach() for m in linears]),
-                                               torch.stack([m.bias.detach() for m in linears])))
-        if l < len(widths) - 2:
-            layers.append(act.module(activations.DEFAULT_NEGATIVE_SLOPE))
-    return nn.Sequential(*layers), gens
+        (weights, biases), = drawn
+    else:
+        weights, biases = ([torch.stack(ts) for ts in zip(*parts)] for parts in zip(*drawn))
+    return net.assemble(net.linears(weights, biases), logits=True), gens
 
 
 class _Orders:
@@ -373,22 +346,26 @@ def _check_lr(lr, optimizer):
     return rates
 
 
-def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs):
-    given = widths if isinstance(widths, nn.Module) else None
-    widths = check_widths(widths if given is None else _module_widths(given))
+def _check_net(net) -> list[int]:
+    """The widths of ``net``, an :class:`MLP` or an ``nn.Module`` (its Linear layers')."""
+    if isinstance(net, MLP):
+        widths = list(net.widths)
+    elif isinstance(net, nn.Module):
+        widths = check_widths(_module_widths(net))
+    else:
+        raise TypeError(f"net must be an initlib.MLP(widths, activation, init, ...) or an nn.Module, "
+                        f"got {type(net).__name__}")
     if widths[-1] < 2:
         raise ValueError(f"widths[-1] is the number of classes and must be at least 2, got {widths}")
-    if given is None:
-        check_choice(activation, "activation", ACTIVATIONS)
-        init = "xavier_uniform" if init is None else init
-    init_fn = None if init is None else get_scheme(init)
-    if init_fn is None and init_kwargs:
-        raise ValueError(f"init keywords {sorted(init_kwargs)} need an init; the module's own weights take none")
-    if "generator" in init_kwargs:
-        raise ValueError("generator is not an init keyword here: train draws the weights from seed=")
+    return widths
+
+
+def _check_train(net, data, steps, lr, batch, optimizer, device, record_every) -> dict:
+    widths = _check_net(net)
+    optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
     steps = check_int(steps, "steps", 0)
-    checked = dict(widths=widths, given=given, init=init, init_fn=init_fn, steps=steps, lr=_check_lr(lr, optimizer),
-                   batch=check_int(batch, "batch", 1), optimizer=check_choice(optimizer, "optimizer", OPTIMIZERS),
+    checked = dict(net=net, widths=widths, steps=steps, lr=_check_lr(lr, optimizer),
+                   batch=check_int(batch, "batch", 1), optimizer=optimizer,
                    record_every=check_int(max(1, steps // DEFAULT_RECORDS) if record_every is None else record_every,
                                           "record_every", 1), device=resolve_device(device))
     if data is None:
@@ -401,11 +378,87 @@ def _check_train(widths, activation, init, data, steps, lr, batch, optimizer, de
     return checked
 
 
+def _runs(c: dict, seed) -> tuple[list, list, int]:
+    """``(runs, rates, members)``: ``[(seed_e, init_kwargs_e)]``, each run's learning rate, and E
+    (0 for a single run). A list of seeds, of init keywords or of rates makes an ensemble."""
+    net = c["net"]
+    if isinstance(net, MLP):
+        runs, ensemble = net.runs(seed, lr=c["lr"])
+    else:
+        runs = ensembles.members(seed, lr=c["lr"])
+        if runs is not None:
+            raise ValueError("an ensemble (seed=[...], lr=[...] or list-valued init keywords) needs an MLP, "
+                             "not a module")
+        runs, ensemble = [(check_int(seed, "seed", 0), {"lr": c["lr"]})], False
+    rates = [kwargs.pop("lr") for _, kwargs in runs]
+    return runs, rates, len(runs) if ensemble else 0
+
+
+class _Run:
+    """One training run (or one ensemble of them) in progress: the model on its device, the
+    data, the optimizer, and the records kept on the device until the one transfer at the end."""
+
+    def __init__(self, c: dict, runs: list, rates: list, members: int):
+        dev = c["device"]
+        self.model, gens = _draw(c, runs)
+        self.model.to(dev)
+        self.members = members
+        self.x_train, self.y_train, self.x_test, self.y_test = (
+            t.to(dev, torch.float32) if t.is_floating_point() else t.to(dev) for t in c["data"])
+        x, y = self.x_test[:STATS_EXAMPLES], self.y_test[:STATS_EXAMPLES]
+        self.stats = (x.expand(members, *x.shape), y.expand(members, len(y))) if members else (x, y)
+        top = max(rates)
+        self.opt = _optimizer(c["optimizer"], list(self.model.parameters()), top)
+        self.loss_scale = torch.tensor([r / top for r in rates], device=dev) if members else None
+        self.orders = _Orders(len(self.x_train), c["batch"], gens, dev)
+        self.pending, self.stops, self.diverged = [], [None] * len(runs), [False] * len(runs)
+
+    def record(self, step: int) -> None:
+        model, members = self.model, self.members
+        model.eval()
+        per_layer = layer_gradients(model, *self.stats, members)
+        with torch.no_grad():
+            n = TRAIN_EVAL_EXAMPLES
+            train_loss, train_error = _evaluate(model, self.x_train[:n], self.y_train[:n], members)
+            test_error = _evaluate(model, self.x_test, self.y_test, members)[1]
+        model.train()
+        self.pending.append((step, torch.stack([train_loss, train_error, test_error]).detach(),
+                             torch.stack(per_layer).detach()))
+
+    def step(self) -> torch.Tensor:
+        """One update of every member; returns each member's loss (a 0-d tensor for a single run)."""
+        idx = self.orders.next(bool(self.members))
+        logits = self.model(self.x_train[idx])
+        losses = _member_nll(logits, self.y_train[idx]) if self.members else _nll(logits, self.y_train[idx])
+        self.opt.zero_grad(set_to_none=True)
+        (losses.sum() if self.loss_scale is None else (losses * self.loss_scale).sum()).backward()
+        self.opt.step()
+        return losses
+
+    def check(self, losses: torch.Tensor) -> bool:
+        """Mark the members whose loss became inf/NaN (one host sync per record); True when all have."""
+        for e, ok in enumerate(torch.isfinite(losses.detach().reshape(-1)).tolist()):
+            if not ok and self.stops[e] is None:
+                self.stops[e], self.diverged[e] = len(self.pending) - 1, True
+        return all(s is not None for s in self.stops)
+
+
+def _loop(run: _Run, steps: int, record_every: int, bar) -> None:
+    run.record(0)
+    for step in range(1, steps + 1):
+        losses = run.step()
+        if bar is not None:
+            bar.update(1)
+        if step % record_every == 0 or step == steps:
+            run.record(step)
+            if run.check(losses):
+                break
+
+
 def train(
-    widths,
-    activation: str = "tanh",
-    init=None,
-    data=None,
+    net,
+    data,
+    *,
     steps: int = STEPS,
     lr: float = DEFAULT_LR,
     batch: int = 10,
@@ -414,22 +467,20 @@ def train(
     device=None,
     record_every: int | None = None,
     progress: bool = False,
-    bias_std: float | None = None,
-    **init_kwargs,
 ):
-    """Train an MLP with softmax + NLL from the initialization ``init``, recording as it goes.
+    """Train an MLP with softmax + NLL from its initialization, recording as it goes.
 
     Parameters
     ----------
-    widths : ``[n_0, ..., n_L]``: input features, hidden widths, number of classes; or any
-        ``nn.Module`` mapping ``(n, n_0)`` inputs to logits, which is trained as a copy (the module
-        passed in is left unchanged; its Linear layers are the measured "layers").
-    activation : one of :data:`ACTIVATIONS`, on every hidden layer (ignored for a module).
-    init : a name in :data:`initlib.SCHEMES` (``"standard_uniform"``: Glorot's eq. 1;
-        ``"xavier_uniform"``: eq. 16, the default for ``widths``; ``"kaiming_normal"``: He's eq.
-        10...) or a callable ``f(weight, generator=..., **init_kwargs)``; biases start at zero.
-        With a module, None (the default) keeps its weights and a scheme re-draws them with
-        :func:`initlib.init_module`.
+    net : an :class:`initlib.MLP` -- widths ``[n_0, ..., n_L]`` (input features, hidden widths,
+        number of classes), the activation on every hidden layer (none on the logits), the init
+        scheme and its keywords (``"standard_uniform"``: Glorot's eq. 1; ``"xavier_uniform"``: eq.
+        16; ``"kaiming_normal"``: He's eq. 10...), and the biases: zero at the start unless
+        ``bias`` gives their law (a standard deviation: N(0, sigma_b^2), drawn after the weights,
+        as the mean-field analyses assume -- Poole et al. 2016; Schoenholz et al. 2017 take
+        sigma_b^2 = 0.05). Or any ``nn.Module`` mapping ``(n, n_0)`` inputs to logits, trained
+        as a copy with its own weights (the module passed in is left unchanged; its Linear layers
+        are the measured "layers"; draw it first with :func:`initlib.init_module` to change them).
     data : ``(x_train, y_train, x_test, y_test)`` (float ``(n, n_0)`` inputs, trained in float32;
         int64 labels in ``[0, n_L)``), e.g. :func:`initlib.data.shapeset_split` or, at the preset's
         sizes, :func:`initlib.presets.default_data`. Statistics use the first 300 test examples.
@@ -446,74 +497,22 @@ def train(
         are moved there once.
     record_every : updates between records (default: ``steps / 20``); the last step is always recorded.
     progress : show a tqdm bar.
-    bias_std : ``None`` (biases start at zero) or a standard deviation: the biases are drawn from
-        N(0, bias_std^2) after the weights, as the mean-field analyses assume (Poole et al. 2016;
-        Schoenholz et al. 2017 take sigma_b^2 = 0.05).
 
     Returns a :class:`TrainResult` (a list of them for an ensemble).
     """
-    c = _check_train(widths, activation, init, data, steps, lr, batch, optimizer, device, record_every, init_kwargs)
-    runs = ensembles.members(seed, lr=c["lr"], **init_kwargs)
-    members = len(runs) if runs is not None else 0
-    runs = runs or [(check_int(seed, "seed", 0), dict(init_kwargs, lr=c["lr"]))]
-    rates = [kwargs.pop("lr") for _, kwargs in runs]
-    if members and c["given"] is not None:
-        raise ValueError("an ensemble (seed=[...] or list-valued init keywords) needs widths, not a module")
-    if bias_std is not None:
-        bias_std = check_positive(bias_std, "bias_std (None for zero biases, or a standard deviation)")
-    dev, n_steps = c["device"], c["steps"]
-    model, gens = _draw(c["widths"], activation, c["init_fn"], runs, c["given"], bias_std)
-    model.to(dev)
-    x_train, y_train, x_test, y_test = (t.to(dev, torch.float32) if t.is_floating_point() else t.to(dev)
-                                        for t in c["data"])
-    stats = (x_test[:STATS_EXAMPLES], y_test[:STATS_EXAMPLES])
-    if members:
-        stats = (stats[0].expand(members, *stats[0].shape), stats[1].expand(members, len(stats[1])))
-    top = max(rates)
-    opt = _optimizer(c["optimizer"], list(model.parameters()), top)
-    loss_scale = torch.tensor([r / top for r in rates], device=dev) if members else None
-    pending, stops, diverged = [], [None] * len(runs), [False] * len(runs)
-
-    def record(step: int) -> None:  # records stay on the device until the one transfer at the end
-        model.eval()
-        per_layer = layer_gradients(model, *stats, members)
-        with torch.no_grad():
-            train_loss, train_error = _evaluate(model, x_train[:TRAIN_EVAL_EXAMPLES], y_train[:TRAIN_EVAL_EXAMPLES],
-                                                members)
-            test_error = _evaluate(model, x_test, y_test, members)[1]
-        model.train()
-        pending.append((step, torch.stack([train_loss, train_error, test_error]).detach(),
-                        torch.stack(per_layer).detach()))
-
-    init, own = c["init"], "(the module's own)"
-    init_name = own if init is None else init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
-    activation = own if c["given"] is not None else activation
-    bar = _bar(progress, n_steps, init_name)
-    record(0)
-    orders = _Orders(len(x_train), c["batch"], gens, dev)
-    for step in range(1, n_steps + 1):
-        idx = orders.next(bool(members))
-        member_losses = _nll(model(x_train[idx]), y_train[idx]) if not members else _member_nll(
-            model(x_train[idx]), y_train[idx])
-        opt.zero_grad(set_to_none=True)
-        (member_losses.sum() if loss_scale is None else (member_losses * loss_scale).sum()).backward()
-        opt.step()
-        if bar is not None:
-            bar.update(1)
-        if step % c["record_every"] == 0 or step == n_steps:
-            record(step)
-            finite = torch.isfinite(member_losses.detach().reshape(-1)).tolist()  # one host sync per record
-            for e, ok in enumerate(finite):
-                if not ok and stops[e] is None:
-                    stops[e], diverged[e] = len(pending) - 1, True
-            if all(s is not None for s in stops):
-                break
+    c = _check_train(net, data, steps, lr, batch, optimizer, device, record_every)
+    runs, rates, members = _runs(c, seed)
+    run = _Run(c, runs, rates, members)
+    own = "(the module's own)"
+    init_name, activation = (net.init_name, net.activation) if isinstance(net, MLP) else (own, own)
+    bar = _bar(progress, c["steps"], init_name)
+    _loop(run, c["steps"], c["record_every"], bar)
     if bar is not None:
         bar.close()
-    stops = [len(pending) - 1 if s is None else s for s in stops]
-    meta = dict(device=str(dev), widths=c["widths"], activation=activation, init=init_name,
-                optimizer=c["optimizer"], batch=c["batch"], n_train=len(x_train), n_test=len(x_test))
-    results = _results(meta, runs, rates, pending, stops, diverged, members)
+    stops = [len(run.pending) - 1 if s is None else s for s in run.stops]
+    meta = dict(device=str(c["device"]), widths=c["widths"], activation=activation, init=init_name,
+                optimizer=c["optimizer"], batch=c["batch"], n_train=len(run.x_train), n_test=len(run.x_test))
+    results = _results(meta, runs, rates, run.pending, stops, run.diverged, members)
     return results if members else results[0]
 
 

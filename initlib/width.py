@@ -259,13 +259,24 @@ def _mean_squares(model: nn.Module, names: list, run: Callable) -> tuple[dict, o
     return rows, value
 
 
-def coord_check(build: Callable[[int], nn.Module], widths, inputs: torch.Tensor, targets: torch.Tensor, *,
-                base_width: int, parametrization: str, optimizer: str = "adam", lr: float,
-                steps: int = 4, at=None, seed: int = 0) -> CoordCheck:
-    """Yang et al.'s coordinate check: train ``build(width)`` for ``steps`` steps on one batch at
-    each width and record the rms of every module in ``at`` (default: the Linear layers), measured
-    by the measurement core of :func:`initlib.probe` in each training forward, before its update.
-    Under μP the rows stay flat in the width; under SP they grow."""
+def _pair(data, names: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``data = (inputs, targets)``: two tensors with one target per input row."""
+    if isinstance(data, torch.Tensor) or not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"data must be a pair ({names}) of tensors, got {type(data).__name__}")
+    x, y = data
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y):
+        raise ValueError(f"data must be a pair ({names}) of tensors with one target per input row")
+    return x, y
+
+
+def coord_check(build: Callable[[int], nn.Module], widths, data, *, base_width: int, parametrization: str,
+                optimizer: str = "adam", lr: float, steps: int = 4, at=None, seed: int = 0) -> CoordCheck:
+    """Yang et al.'s coordinate check: train ``build(width)`` for ``steps`` steps on one batch
+    ``data = (inputs, targets)`` at each width and record the rms of every module in ``at``
+    (default: the Linear layers), measured by the measurement core of :func:`initlib.probe` in
+    each training forward, before its update. Under μP the rows stay flat in the width; under SP
+    they grow."""
+    inputs, targets = _pair(data, "inputs, targets")
     steps = check_int(steps, "steps", 1)
     base = build(check_int(base_width, "base_width", 1))
     names = list(at or [n for n, m in base.named_modules() if isinstance(m, nn.Linear)])
@@ -282,11 +293,12 @@ def coord_check(build: Callable[[int], nn.Module], widths, inputs: torch.Tensor,
     return CoordCheck(list(widths), names, rms)
 
 
-def lr_sweep(build: Callable[[int], nn.Module], widths, lrs, x: torch.Tensor, y: torch.Tensor, *,
-             base_width: int, parametrization: str, optimizer: str = "adam", steps: int, batch: int,
-             seed: int = 0) -> np.ndarray:
-    """Training loss on all of ``(x, y)`` after ``steps`` mini-batch steps, as ``loss[width, lr]``;
-    the same model draw and batches at every rate. A run that diverges records ``inf``."""
+def lr_sweep(build: Callable[[int], nn.Module], widths, lrs, data, *, base_width: int, parametrization: str,
+             optimizer: str = "adam", steps: int, batch: int, seed: int = 0) -> np.ndarray:
+    """Training loss on all of ``data = (x, y)`` after ``steps`` mini-batch steps, as
+    ``loss[width, lr]``; the same model draw and batches at every rate. A run that diverges
+    records ``inf``."""
+    x, y = _pair(data, "x, y")
     steps, batch = check_int(steps, "steps", 1), check_int(batch, "batch", 1)
     base, loss = build(check_int(base_width, "base_width", 1)), np.zeros((len(widths), len(lrs)))
     order = torch.randint(0, len(x), (steps, batch), generator=torch.Generator().manual_seed(seed))

@@ -63,10 +63,11 @@ def _depth(depth: int, s: dict, split, device, progress: bool) -> dict:
     """Every (sigma_w^2, rate) pair at one depth as one ensemble; accuracies [sigma][rate][record]."""
     widths = [split.x_train.shape[1]] + [s["width"]] * depth + [10]
     grid = [(w, c / depth**2) for w in s["sigma_w2"] for c in s["lr_over_depth2"]]
-    nets = initlib.train(widths, "tanh", "variance_scaling", data=split, steps=s["steps"],
-                         lr=[lr for _, lr in grid], batch=s["batch"], optimizer="momentum", seed=0, device=device,
-                         record_every=s["steps"] // s["records"], progress=progress, bias_std=math.sqrt(SIGMA_B2),
-                         scale=[w for w, _ in grid], mode="fan_in", distribution="normal")
+    net = initlib.MLP.of(widths, "tanh", "variance_scaling", bias=math.sqrt(SIGMA_B2), scale=[w for w, _ in grid],
+                         mode="fan_in", distribution="normal")
+    nets = initlib.train(net, split, steps=s["steps"], lr=[lr for _, lr in grid], batch=s["batch"],
+                         optimizer="momentum", seed=0, device=device, record_every=s["steps"] // s["records"],
+                         progress=progress)
     shape = (len(s["sigma_w2"]), len(s["lr_over_depth2"]), -1)
     steps = max((r.steps for r in nets), key=len)
     train = np.array([_padded([1 - e for e in r.train_error], steps) for r in nets]).reshape(shape)

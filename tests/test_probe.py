@@ -138,7 +138,7 @@ def test_result_column_json_and_histograms():
     assert r.hist_edges == [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     assert all(len(row["out_hist"]) == 8 and len(row["grad_hist"]) == 8 for row in r.rows)
     assert json.loads(r.to_json())["rows"][0]["name"] == "0"
-    with pytest.raises(ValueError, match="key must be one of"):
+    with pytest.raises(ValueError, match="name must be one of"):
         r.column("nope")
 
 
@@ -169,7 +169,7 @@ def test_histogram_closed_at_high_on_cpu_like_histc():
 
 
 def test_saturated_tanh_keeps_its_plus_ones():
-    r = initlib.propagate([64] * 4, "tanh", "normal", std=30.0, batch=64, device="cpu", hist_bins=10)
+    r = initlib.propagate([64] * 4, "tanh", "normal", std=30.0, batch=64, device="cpu", histograms=10)
     last = r.layers[-1].act_hist
     assert last[-1] > 0.3 * sum(last) and last[0] > 0.3 * sum(last)  # as many +1 as -1
 
@@ -190,9 +190,9 @@ def test_cuda_probe_matches_cpu(kind):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_ensemble_equals_separate_runs():
-    nets = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=[0, 1], hist_bins=10)
+    nets = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=[0, 1], histograms=10)
     for seed, net in zip([0, 1], nets):
-        one = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=seed, hist_bins=10)
+        one = initlib.propagate([64] * 6, "tanh", "xavier_normal", batch=32, device="cuda", seed=seed, histograms=10)
         assert net.column("pre_var") == pytest.approx(one.column("pre_var"), rel=1e-4)
         assert net.column("act_hist") == one.column("act_hist")
 

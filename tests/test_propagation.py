@@ -17,6 +17,7 @@ import torch
 import initlib
 from initlib import activations, ensembles, propagation, theory
 from initlib.propagation import propagate
+from initlib.spec import Histograms
 
 CPU = "cpu"
 
@@ -76,18 +77,17 @@ def test_histograms_count_the_first_hist_examples_examples():
         seed=seed,
         device=CPU,
         dtype="float64",
-        hist_bins=8,
-        hist_examples=4,
+        histograms=Histograms(bins=8, examples=4),
     )
-    full = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64", hist_bins=8)
+    full = propagate(widths, "tanh", "xavier_normal", batch=batch, seed=seed, device=CPU, dtype="float64", histograms=8)
     x, weights, pres, acts = _replay(widths, "xavier_normal", batch, seed, "tanh")
     for layer, whole, s, h in zip(r.layers, full.layers, pres, acts):
         per_example_grad = s.grad * batch
         assert layer.act_hist == numpy.histogram(h.detach()[:4].numpy(), 8, (-1, 1))[0].tolist()
         assert layer.grad_hist == numpy.histogram(per_example_grad[:4].numpy(), 8, (-4, 4))[0].tolist()
         assert layer.pre_var == whole.pre_var and layer.grad_var == whole.grad_var  # the rest uses the whole batch
-    with pytest.raises(ValueError, match="hist_examples"):
-        propagate(widths, "tanh", batch=batch, device=CPU, hist_examples=0)
+    with pytest.raises(ValueError, match="examples"):
+        propagate(widths, "tanh", batch=batch, device=CPU, histograms=Histograms(8, examples=0))
 
 
 @pytest.mark.parametrize("activation", activations.NAMES)
@@ -103,7 +103,7 @@ def test_statistics_match_autograd(activation):
         device=CPU,
         dtype="float64",
         jacobian=2,
-        hist_bins=8,
+        histograms=8,
         negative_slope=slope,
         gain=1.7,
     )
@@ -224,12 +224,12 @@ def test_callable_init_uses_drawn_variance():
 def test_histograms_are_opt_in():
     r = propagate([10, 12, 8], "tanh", "xavier_normal", batch=8, device=CPU)
     assert r.act_edges is None and all(layer.act_hist is None and layer.grad_hist is None for layer in r.layers)
-    r = propagate([10, 12, 8], "tanh", "xavier_normal", batch=8, device=CPU, hist_bins=4)
+    r = propagate([10, 12, 8], "tanh", "xavier_normal", batch=8, device=CPU, histograms=4)
     assert len(r.act_edges) == 5 and all(sum(layer.act_hist) == 8 * layer.fan_out for layer in r.layers)
 
 
 def test_to_dict_is_json_and_complete():
-    r = propagate([10, 12, 8], "relu", "kaiming_uniform", batch=8, device=CPU, hist_bins=5)
+    r = propagate([10, 12, 8], "relu", "kaiming_uniform", batch=8, device=CPU, histograms=5)
     d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
     assert d["device"] == "cpu" and d["widths"] == [10, 12, 8] and len(d["layers"]) == 2
     assert set(propagation.FIELDS) <= set(d["layers"][0])
@@ -266,9 +266,8 @@ def test_column_checks_its_name():
         ({"device": "tpu"}, "device"),
         ({"bias": -1.0}, "bias"),
         ({"jacobian": -2}, "jacobian"),
-        ({"hist_bins": -1}, "hist_bins"),
-        ({"hist_bins": 20_000}, "hist_bins"),
-        ({"act_range": (1, 0)}, "act_range"),
+        ({"histograms": -1}, "bins"),
+        ({"histograms": 20_000}, "bins"),
         ({"dtype": "int32"}, "dtype"),
         ({"negative_slope": 0.1}, "negative_slope"),
         ({"theory_method": "exact"}, "theory_method"),
@@ -356,9 +355,9 @@ ENSEMBLE_FIELDS = (
 @pytest.mark.parametrize(
     "activation, init, kwargs",
     [
-        ("tanh", "xavier_normal", dict(seed=[0, 1, 2], hist_bins=10, jacobian=2)),
+        ("tanh", "xavier_normal", dict(seed=[0, 1, 2], histograms=10, jacobian=2)),
         ("relu", "kaiming_normal", dict(seed=[4, 4, 5], bias=True)),
-        ("leaky_relu", "kaiming_uniform", dict(seed=[1, 2], negative_slope=0.3, hist_bins=6)),
+        ("leaky_relu", "kaiming_uniform", dict(seed=[1, 2], negative_slope=0.3, histograms=6)),
         ("tanh", "normal", dict(seed=7, std=[0.05, 0.1, 0.2, 0.4])),  # a sweep over sigma_w
     ],
 )

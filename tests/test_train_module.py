@@ -15,14 +15,17 @@ def _data(n=200, features=8, classes=3, seed=0):
     return x, y, x[:100], y[:100]
 
 
-def test_a_module_trains_exactly_as_the_same_widths():
-    widths, data = [8, 16, 16, 3], _data()
-    kwargs = dict(data=data, steps=30, lr=0.05, batch=10, seed=3, record_every=10, device="cpu")
-    from_widths = initlib.train(widths, "relu", "kaiming_normal", **kwargs)
-    from_module = initlib.train(training.mlp(widths, "relu"), init="kaiming_normal", **kwargs)
-    assert from_module.widths == widths and from_module.init == "kaiming_normal"
-    for key in ("train_loss", "test_error", "grad_var", "weight_grad_var", "pre_var", "bias_var"):
-        assert getattr(from_module, key) == getattr(from_widths, key)
+def test_a_module_starts_exactly_as_the_same_mlp():
+    net, data = initlib.MLP([8, 16, 16, 3], "relu", "kaiming_normal"), _data()
+    kwargs = dict(steps=0, lr=0.05, batch=10, seed=3, device="cpu")
+    from_spec = initlib.train(net, data, **kwargs)
+    # the same draw as train's: a CPU generator seeded with the seed, zero biases
+    module = net.module(torch.Generator().manual_seed(3), logits=True, zero_bias=True)
+    from_module = initlib.train(module, data, **kwargs)
+    assert from_module.widths == from_spec.widths and from_module.init == "(the module's own)"
+    for key in ("train_loss", "test_error", "grad_var", "weight_grad_var", "pre_var", "weight_var", "bias_var"):
+        assert getattr(from_module, key) == getattr(from_spec, key)
+    assert training.mlp([8, 16, 16, 3], "relu")[-1].out_features == 3  # the logits: no activation on top
 
 
 def test_the_module_keeps_its_weights_and_is_not_changed():
@@ -39,7 +42,9 @@ def test_the_module_keeps_its_weights_and_is_not_changed():
 def test_module_errors():
     with pytest.raises(ValueError, match="no nn.Linear layer"):
         initlib.train(nn.Sequential(nn.ReLU()), data=_data(), steps=1)
-    with pytest.raises(ValueError, match="need an init"):
-        initlib.train(nn.Linear(8, 3), data=_data(), steps=1, gain=2.0)
+    with pytest.raises(ValueError, match="needs an MLP, not a module"):
+        initlib.train(nn.Linear(8, 3), data=_data(), steps=1, seed=[0, 1])
+    with pytest.raises(TypeError, match="net must be an initlib.MLP"):
+        initlib.train([8, 16, 3], data=_data(), steps=1)
     with pytest.raises(ValueError, match="widths\\[0\\] = 5 must equal"):
         initlib.train(nn.Linear(5, 3), data=_data(), steps=1)

@@ -30,20 +30,16 @@ def easy():
     return data.gaussian_mixture_split(600, 400, dim=8, classes=3, noise=0.5, seed=2)
 
 
+TRAIN_ARGS = ("data", "steps", "lr", "batch", "optimizer", "seed", "device", "record_every", "progress")
+
+
 def run(easy, **kwargs):
-    args = dict(
-        widths=[8, 32, 32, 3],
-        activation="tanh",
-        init="xavier_uniform",
-        data=easy,
-        steps=150,
-        lr=0.05,
-        batch=10,
-        device="cpu",
-        record_every=50,
-    )
-    args.update(kwargs)
-    return initlib.train(**args)
+    """train() on ``easy``; keywords that are not train's build the MLP (``bias``, the init keywords)."""
+    args = dict(data=easy, steps=150, lr=0.05, batch=10, device="cpu", record_every=50)
+    args.update({k: v for k, v in kwargs.items() if k in TRAIN_ARGS})
+    net = dict(widths=[8, 32, 32, 3], activation="tanh", init="xavier_uniform")
+    net.update({k: v for k, v in kwargs.items() if k not in TRAIN_ARGS})
+    return initlib.train(initlib.MLP.of(**net), **args)
 
 
 def test_learns_an_easy_problem(easy):
@@ -98,7 +94,7 @@ def direct_statistics(widths, activation, init, seed, x, y, **init_kwargs):
 def test_step0_gradients_match_autograd(activation, init):
     split = data.gaussian_mixture_split(100, STATS_EXAMPLES + 50, dim=12, classes=4, seed=5)
     widths = [12, 20, 16, 4]
-    r = initlib.train(widths, activation, init, data=split, steps=0, seed=9, device="cpu")
+    r = initlib.train(initlib.MLP(widths, activation, init), split, steps=0, seed=9, device="cpu")
     x, y = split.x_test[:STATS_EXAMPLES], split.y_test[:STATS_EXAMPLES]
     grad_var, weight_grad_var, pre_var = direct_statistics(widths, activation, init, 9, x, y)
     gen = torch.Generator().manual_seed(9)
@@ -211,15 +207,16 @@ def test_bad_data_tensors(easy):
         run(easy, data=(x, y, xt, yt[:-1]))
     with pytest.raises(ValueError, match="x_train must be a 2-d float tensor"):
         run(easy, data=(x.view(-1, 2, 4), y, xt, yt))
-    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+    with pytest.raises(ValueError, match="init keyword.s. bogus not accepted"):
         run(easy, bogus=1.0)
 
 
 def test_data_is_an_argument_and_the_preset_supplies_shapeset():
     with pytest.raises(TypeError, match="data is required"):
-        initlib.train([1024, 16, 9], steps=1, device="cpu")
+        initlib.train(initlib.MLP([1024, 16, 9], "tanh", "xavier_uniform"), None, steps=1, device="cpu")
     p = preset()
-    r = initlib.train([1024, 16, 9], data=presets.default_data(), steps=1, device="cpu")
+    net = initlib.MLP([1024, 16, 9], "tanh", "xavier_uniform")
+    r = initlib.train(net, presets.default_data(), steps=1, device="cpu")
     assert (r.n_train, r.n_test) == (p.glorot_train_size, p.glorot_test_size)
     assert r.activation == "tanh" and r.init == "xavier_uniform" and r.optimizer == "sgd" and r.batch == 10
     assert initlib.training.default_data is presets.default_data  # the chapters' name for it
@@ -290,31 +287,29 @@ def test_ensemble_trains_like_separate_runs(easy, kwargs):
         assert runs[1].diverged and not runs[0].diverged and len(runs[1].steps) < len(runs[0].steps)
 
 
-# --- biases N(0, bias_std^2) and ensembles ---------------------------------------------------------
+# --- biases N(0, sigma_b^2) and ensembles ---------------------------------------------------------
 
 
-def test_bias_std_draws_gaussian_biases_and_leaves_the_default_alone(easy):
+def test_bias_draws_gaussian_biases_and_leaves_the_default_alone(easy):
     plain = run(easy, steps=0, seed=5)
-    again = run(easy, steps=0, seed=5, bias_std=None)
+    again = run(easy, steps=0, seed=5, bias=False)
     assert plain.to_dict() == again.to_dict() and plain.bias_var[0] == [0.0, 0.0, 0.0]
-    wide = initlib.train(
-        [8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu", bias_std=0.3, std=0.1
-    )
+    wide = run(easy, widths=[8, 4000, 3], init="normal", steps=0, seed=5, bias=0.3, std=0.1)
     assert wide.bias_var[0][0] == pytest.approx(0.09, rel=0.1)  # E[b^2] over 4000 draws
     # the weights are drawn first, from the same generator: they do not change
-    same = initlib.train([8, 4000, 3], "tanh", "normal", data=easy, steps=0, seed=5, device="cpu", std=0.1)
+    same = run(easy, widths=[8, 4000, 3], init="normal", steps=0, seed=5, std=0.1)
     assert same.weight_var == wide.weight_var
 
 
-@pytest.mark.parametrize("bias_std", [0.0, -1.0, "big"])
-def test_bias_std_must_be_positive(easy, bias_std):
-    with pytest.raises((ValueError, TypeError), match="bias_std"):
-        run(easy, bias_std=bias_std)
+@pytest.mark.parametrize("bias", [0.0, -1.0, "big"])
+def test_bias_must_be_positive(easy, bias):
+    with pytest.raises((ValueError, TypeError), match="bias"):
+        run(easy, bias=bias)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_an_ensemble_equals_its_separate_runs(easy, optimizer):
-    kw = dict(init="normal", steps=40, record_every=20, bias_std=0.2, optimizer=optimizer, lr=0.02)
+    kw = dict(init="normal", steps=40, record_every=20, bias=0.2, optimizer=optimizer, lr=0.02)
     members = run(easy, seed=[1, 2, 1], std=[0.3, 0.3, 0.6], **kw)
     assert isinstance(members, list) and len(members) == 3
     for r, (seed, std) in zip(members, [(1, 0.3), (2, 0.3), (1, 0.6)]):

@@ -103,8 +103,7 @@ def test_coord_check_matches_the_mup_package(optimizer, lr, bias):
     ours = W.coord_check(
         lambda w: mlp(w, bias=bias),
         widths,
-        x,
-        y,
+        (x, y),
         base_width=BASE,
         parametrization="mup",
         optimizer=optimizer,
@@ -132,7 +131,7 @@ def test_coordinates_stay_flat_under_mup_and_grow_under_sp():
     x, y = batch(64)
     widths = (BASE, 4 * BASE, 16 * BASE)
     runs = {
-        p: W.coord_check(mlp, widths, x, y, base_width=BASE, parametrization=p, lr=0.02, steps=4)
+        p: W.coord_check(mlp, widths, (x, y), base_width=BASE, parametrization=p, lr=0.02, steps=4)
         for p in W.PARAMETRIZATIONS
     }
     assert abs(runs["mup"].slope("2", 4)) < 0.1 and abs(runs["mup"].slope("4", 4)) < 0.2
@@ -149,10 +148,22 @@ def test_param_groups_and_optimizer():
     assert isinstance(W.parametrize_(mlp(BASE), mlp(BASE), "mup", "sgd").optimizer(0.1), torch.optim.SGD)
 
 
+def test_data_must_be_a_pair_of_tensors():
+    x, y = batch(8)
+    with pytest.raises(TypeError, match=r"data must be a pair \(inputs, targets\)"):
+        W.coord_check(mlp, (BASE,), x, base_width=BASE, parametrization="mup", lr=0.01)
+    with pytest.raises(ValueError, match="one target per input row"):
+        W.lr_sweep(mlp, (BASE,), (0.1,), (x, y[:-1]), base_width=BASE, parametrization="mup", steps=1, batch=2)
+
+
 def test_lr_sweep_is_seeded_and_finite():
     x, y = batch(64)
-    a = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), x, y, base_width=BASE, parametrization="mup", steps=3, batch=8)
-    b = W.lr_sweep(mlp, (BASE, 2 * BASE), (1e-3, 1e-2), x, y, base_width=BASE, parametrization="mup", steps=3, batch=8)
+    a = W.lr_sweep(
+        mlp, (BASE, 2 * BASE), (1e-3, 1e-2), (x, y), base_width=BASE, parametrization="mup", steps=3, batch=8
+    )
+    b = W.lr_sweep(
+        mlp, (BASE, 2 * BASE), (1e-3, 1e-2), (x, y), base_width=BASE, parametrization="mup", steps=3, batch=8
+    )
     assert a.shape == (2, 2) and (a == b).all() and (a < 3 * math.log(OUT)).all()
 
 
