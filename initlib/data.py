@@ -58,7 +58,7 @@ CLASS_NAMES = (
     "triangle + parallelogram", "triangle + ellipse", "parallelogram + ellipse",
 )
 NUM_CLASSES = len(CLASS_NAMES)
-_CLASS_OF_COUNTS = {counts: label for label, counts in enumerate(CLASS_COUNTS)}
+_CLASS_OF_COUNTS: dict[tuple[int, ...], int] = {counts: label for label, counts in enumerate(CLASS_COUNTS)}
 # Counts (a, b, c), each 0-2, as the base-3 code 9a + 3b + c, and a table from code to label.
 _CODE_WEIGHTS = np.array([9, 3, 1])
 _LABEL_OF_CODE = np.full(27, -1, dtype=np.int64)
@@ -211,12 +211,12 @@ def shapeset(n: int, seed: int = 0, *, return_details: bool = False):
     fg = (2.0 * foreground - 1.0).astype(np.float32)
     x = np.repeat((2.0 * background - 1.0).astype(np.float32)[:, None], SIDE * SIDE, axis=1)
     x = np.where(first, fg[:, 0:1], x)
-    x = torch.from_numpy(np.where(second, fg[:, 1:2], x))
+    images = torch.from_numpy(np.where(second, fg[:, 1:2], x))
 
     counts = np.stack([(types == k).sum(axis=1) for k in range(len(SHAPES))], axis=1)
     y = torch.from_numpy(_LABEL_OF_CODE[counts @ _CODE_WEIGHTS])
     if not return_details:
-        return x, y
+        return images, y
     details = {
         "types": torch.from_numpy(types),
         "masks": torch.from_numpy(np.stack([first, second], axis=1)),
@@ -224,7 +224,7 @@ def shapeset(n: int, seed: int = 0, *, return_details: bool = False):
         "foreground": torch.from_numpy(foreground),
         "exhausted": int(len(pending)),
     }
-    return x, y, details
+    return images, y, details
 
 
 def shapeset_split(n_train: int, n_test: int, seed: int = 0) -> Split:

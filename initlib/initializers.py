@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import warnings
+from types import FrameType
 from typing import Callable
 
 import torch
@@ -73,13 +74,14 @@ def _is_empty(tensor: torch.Tensor) -> bool:
 
 def _caller_level() -> int:
     """warnings' stacklevel of the first frame outside initlib (3.12's skip_file_prefixes, by hand)."""
-    frame, level = sys._getframe(2), 2  # 1 is the frame calling warnings.warn
+    frame: FrameType | None = sys._getframe(2)  # 1 is the frame calling warnings.warn
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     return level
 
 
-def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], None]) -> torch.Tensor:
+def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], object]) -> torch.Tensor:
     """Apply ``draw`` (which writes a whole float tensor in place) to ``tensor``.
 
     Half-precision tensors get a float32 buffer first: sampling in 16 bits loses the tails of
@@ -536,7 +538,8 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     def draw(t: torch.Tensor) -> None:
         t.zero_()
         for g in range(groups):
-            t[(g * per_group + channels, channels, *centre)] = 1
+            index: tuple[torch.Tensor | int, ...] = (g * per_group + channels, channels, *centre)
+            t[index] = 1
 
     return _fill(tensor, draw)
 
@@ -565,7 +568,8 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -
 
     def draw(t: torch.Tensor) -> None:
         t.zero_()
-        orthogonal_(t[(slice(None), slice(None), *centre)], gain=gain, generator=generator)
+        index: tuple[slice | int, ...] = (slice(None), slice(None), *centre)
+        orthogonal_(t[index], gain=gain, generator=generator)
 
     return _fill(tensor, draw)
 

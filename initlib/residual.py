@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import cast
 
 import torch
 from torch import nn
@@ -87,10 +88,12 @@ def _scales(rule: str, n_branches: int, m: int) -> tuple[float, float]:
 
 
 def _draw(layer: nn.Module, init, factor: float, scheme_kwargs: dict) -> torch.Tensor:
+    # nn.Module.__getattr__ is typed Tensor | Module; a weight layer's weight is a Parameter
+    weight = cast(torch.Tensor, layer.weight)
     if factor == 0:
-        return torch.zeros_like(layer.weight)
+        return torch.zeros_like(weight)
     fill = _draw_weight(init, module_fans(layer)["weight"], scheme_kwargs)
-    return fill(layer.weight.detach().clone()).mul_(factor)
+    return fill(weight.detach().clone()).mul_(factor)
 
 
 def residual_init_(branches, rule: str, scheme="kaiming_normal", **scheme_kwargs) -> dict:
