@@ -169,7 +169,7 @@ def _trunc_interval(mean: float, std: float, a: float, b: float) -> tuple[float,
 # --- the basic laws ---------------------------------------------------------------------------
 
 
-def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> torch.Tensor:
+def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Fill with U[a, b]; variance (b - a)^2 / 12.
 
     >>> w = uniform_(torch.empty(2, 3), -1.0, 1.0, generator=torch.Generator().manual_seed(0))
@@ -185,7 +185,7 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator=Non
     return _fill(tensor, lambda t: t.uniform_(a, b, generator=generator))
 
 
-def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> torch.Tensor:
+def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Fill with N(mean, std^2); variance std^2. ``std`` must be positive (use ``constant_`` for 0).
 
     >>> w = normal_(torch.empty(1000, 1000), std=0.1, generator=torch.Generator().manual_seed(0))
@@ -200,7 +200,7 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator
 
 
 def trunc_normal_(
-    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Fill with N(mean, std^2) truncated to the ABSOLUTE interval [a, b] (torch's convention).
 
@@ -255,7 +255,7 @@ def variance_scaling_(
     scale: float = 1.0,
     mode: str = "fan_in",
     distribution: str = "truncated_normal",
-    generator=None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The general rule behind every scheme here: Var[W] = scale / n.
 
@@ -312,7 +312,7 @@ def _normal_fill(tensor: torch.Tensor, std: float, what: str, generator) -> torc
     return _fill(tensor, lambda t: t.normal_(0.0, std, generator=generator))
 
 
-def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Glorot & Bengio (2010) eq. (16), the "normalized initialization".
 
     W ~ U[-a, a] with a = gain * sqrt(6 / (fan_in + fan_out)), so
@@ -336,7 +336,7 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> 
     return _uniform_fill(tensor, bound, f"xavier_uniform_ with gain={gain}", generator)
 
 
-def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Glorot & Bengio (2010) eq. (12) with a normal law (untruncated, as in torch).
 
     W ~ N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)): the same variance as
@@ -371,7 +371,7 @@ def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
 
 
 def kaiming_uniform_(
-    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """He et al. (2015), eq. (10) (``mode="fan_in"``) or eq. (14) (``mode="fan_out"``), uniform law.
 
@@ -391,7 +391,7 @@ def kaiming_uniform_(
 
 
 def kaiming_normal_(
-    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """He et al. (2015), eq. (10) (``mode="fan_in"``) or eq. (14) (``mode="fan_out"``), normal law.
 
@@ -409,7 +409,7 @@ def kaiming_normal_(
     return _normal_fill(tensor, std, "kaiming_normal_", generator)
 
 
-def lecun_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """LeCun's rule, Var[W] = 1 / fan_in, uniform law: U[-a, a] with a = sqrt(3 / fan_in).
 
     Glorot & Bengio's forward condition (10) alone. Courses often call this "Xavier".
@@ -417,12 +417,12 @@ def lecun_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     return variance_scaling_(tensor, 1.0, "fan_in", "uniform", generator)
 
 
-def lecun_normal_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """LeCun's rule, Var[W] = 1 / fan_in, as a corrected truncated normal (Keras/JAX ``lecun_normal``)."""
     return variance_scaling_(tensor, 1.0, "fan_in", "truncated_normal", generator)
 
 
-def standard_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def standard_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Glorot & Bengio (2010) eq. (1), the "standard" initialization they argue against.
 
     W ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in)], so Var[W] = 1 / (3 fan_in) and fan_in Var[W] = 1/3
@@ -438,7 +438,7 @@ def standard_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     return _uniform_fill(tensor, bound, "standard_uniform_", generator)
 
 
-def pytorch_default_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def pytorch_default_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """What ``nn.Linear.reset_parameters`` does to its weight: ``kaiming_uniform_(w, a=sqrt(5))``.
 
     gain^2 = 2 / (1 + 5) = 1/3, so Var[W] = 1 / (3 fan_in): the same law as
@@ -447,7 +447,7 @@ def pytorch_default_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     return kaiming_uniform_(tensor, a=math.sqrt(5), generator=generator)
 
 
-def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """A (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2014), as in torch.
 
     The tensor is viewed as ``(rows, numel / rows)``; a normal matrix of that shape is
@@ -544,7 +544,7 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     return _fill(tensor, draw)
 
 
-def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Fill a conv weight ``(out, in, *k)`` with a delta-orthogonal kernel (Xiao et al. 2018, Alg. 2).
 
     Every tap is 0 except the kernel's centre, which holds a random orthogonal ``(out, in)``
@@ -574,7 +574,7 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -
     return _fill(tensor, draw)
 
 
-def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator=None) -> torch.Tensor:
+def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator: torch.Generator | None = None) -> torch.Tensor:
     """Martens (2010)'s sparse initialization: N(0, std^2) entries, a fraction of each column zero.
 
     In every column, ceil(sparsity * rows) entries chosen uniformly at random are 0 and the rest

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, cast
+from typing import Any, Callable, cast
 
 import torch
 from torch import nn
@@ -315,8 +315,9 @@ def _tied_line(group: list, full: str, fans) -> str:
 
 
 def init_module(
-    module: nn.Module, scheme="kaiming_normal", *, bias: str = "zeros", forget_bias: float | None = None,
-    left_alone: str = "warn", tied: str = "readout", packed: dict | None = None, **kwargs,
+    module: nn.Module, scheme: str | Callable[..., torch.Tensor] = "kaiming_normal", *, bias: str = "zeros",
+    forget_bias: float | None = None, left_alone: str = "warn", tied: str = "readout", packed: dict | None = None,
+    **kwargs: Any,
 ) -> nn.Module:
     """Initialize every parameter of ``module`` that has a rule, with the fans of its computation.
 

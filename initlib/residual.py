@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, Callable, cast
 
 import torch
 from torch import nn
@@ -96,7 +97,10 @@ def _draw(layer: nn.Module, init, factor: float, scheme_kwargs: dict) -> torch.T
     return fill(weight.detach().clone()).mul_(factor)
 
 
-def residual_init_(branches, rule: str, scheme="kaiming_normal", **scheme_kwargs) -> dict:
+def residual_init_(
+    branches: Sequence[nn.Module], rule: str, scheme: str | Callable[..., torch.Tensor] = "kaiming_normal",
+    **scheme_kwargs: Any,
+) -> dict:
     """Initialize the weight layers of N residual branches by ``rule``; zero their biases.
 
     ``branches`` are the modules F of the blocks x + F(x) (or the blocks themselves, whose

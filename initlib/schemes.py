@@ -118,7 +118,7 @@ SCHEMES: dict[str, Callable[..., torch.Tensor]] = {name: fn for name, (fn, _) in
 LAWS: dict[str, Law | Callable[..., float]] = {name: law for name, (_, law) in _TABLE.items()}
 
 
-def get_scheme(scheme) -> Callable[..., torch.Tensor]:
+def get_scheme(scheme: str | Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     """Return the initializer for a name in :data:`SCHEMES` (a trailing ``_`` is allowed) or a callable.
 
     >>> get_scheme("he_normal_") is get_scheme("kaiming_normal")
