@@ -169,7 +169,9 @@ def _trunc_interval(mean: float, std: float, a: float, b: float) -> tuple[float,
 # --- the basic laws ---------------------------------------------------------------------------
 
 
-def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def uniform_(
+    tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Fill with U[a, b]; variance (b - a)^2 / 12.
 
     >>> w = uniform_(torch.empty(2, 3), -1.0, 1.0, generator=torch.Generator().manual_seed(0))
@@ -185,7 +187,9 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: to
     return _fill(tensor, lambda t: t.uniform_(a, b, generator=generator))
 
 
-def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def normal_(
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Fill with N(mean, std^2); variance std^2. ``std`` must be positive (use ``constant_`` for 0).
 
     >>> w = normal_(torch.empty(1000, 1000), std=0.1, generator=torch.Generator().manual_seed(0))
@@ -200,7 +204,8 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator
 
 
 def trunc_normal_(
-    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator: torch.Generator | None = None
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Fill with N(mean, std^2) truncated to the ABSOLUTE interval [a, b] (torch's convention).
 
@@ -371,7 +376,8 @@ def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
 
 
 def kaiming_uniform_(
-    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None
+    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """He et al. (2015), eq. (10) (``mode="fan_in"``) or eq. (14) (``mode="fan_out"``), uniform law.
 
@@ -391,7 +397,8 @@ def kaiming_uniform_(
 
 
 def kaiming_normal_(
-    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None
+    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """He et al. (2015), eq. (10) (``mode="fan_in"``) or eq. (14) (``mode="fan_out"``), normal law.
 
@@ -544,7 +551,9 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     return _fill(tensor, draw)
 
 
-def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def delta_orthogonal_(
+    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Fill a conv weight ``(out, in, *k)`` with a delta-orthogonal kernel (Xiao et al. 2018, Alg. 2).
 
     Every tap is 0 except the kernel's centre, which holds a random orthogonal ``(out, in)``
@@ -574,7 +583,9 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.
     return _fill(tensor, draw)
 
 
-def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator: torch.Generator | None = None) -> torch.Tensor:
+def sparse_(
+    tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Martens (2010)'s sparse initialization: N(0, std^2) entries, a fraction of each column zero.
 
     In every column, ceil(sparsity * rows) entries chosen uniformly at random are 0 and the rest
