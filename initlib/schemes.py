@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -131,7 +131,7 @@ def get_scheme(scheme: str | Callable[..., torch.Tensor]) -> Callable[..., torch
     raise ValueError(f"scheme must be a callable or one of {', '.join(sorted(SCHEMES))}; got {scheme!r}")
 
 
-def variance(init: str, fan_in: int, fan_out: int, **init_kwargs) -> float:
+def variance(init: str, fan_in: int, fan_out: int, **init_kwargs: Any) -> float:
     """The variance that the scheme named ``init`` gives a ``(fan_out, fan_in)`` weight, read from its law.
 
     Returns NaN for laws whose mean is not zero (the analysis assumes zero-mean weights) and

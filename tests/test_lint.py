@@ -109,9 +109,10 @@ def test_mypy_catches_a_type_error(tmp_path):
     assert result.returncode == 1 and "fans_of_shape" in result.stdout and "[arg-type]" in result.stdout, result.stdout
 
 
-# TODO lead: remove after run19 merge. These modules are being rewritten on the run19 branch, which
-# annotates them; an entry that is annotated already fails below, so the list can only shrink.
+# TODO lead: remove after run19 merge. These functions and modules are being rewritten on the run19
+# branch, which annotates them; an entry that is annotated already fails below, so the lists only shrink.
 NOT_YET_ANNOTATED = {"propagate", "train", "probe", "lsuv_", "doctor"}
+MODULES_NOT_YET_CHECKED = {"demos"}
 
 
 def _unannotated(function) -> list[str]:
@@ -120,10 +121,29 @@ def _unannotated(function) -> list[str]:
     return missing + (["return"] if signature.return_annotation is inspect.Signature.empty else [])
 
 
+def _public_functions() -> dict:
+    """``initlib.__all__``'s functions, and the public functions of the modules it exports (``initlib.data``...)."""
+    found = {name: getattr(initlib, name) for name in initlib.__all__ if inspect.isfunction(getattr(initlib, name))}
+    modules = [getattr(initlib, name) for name in initlib.__all__ if inspect.ismodule(getattr(initlib, name))]
+    for module in modules:
+        names = getattr(module, "__all__", [name for name in vars(module) if not name.startswith("_")])
+        for name in names:
+            value = getattr(module, name)
+            if inspect.isfunction(value) and value.__module__ == module.__name__:
+                found[f"{module.__name__.removeprefix('initlib.')}.{name}"] = value
+    return found
+
+
 def test_the_public_functions_are_annotated():
-    functions = {name: getattr(initlib, name) for name in initlib.__all__ if inspect.isfunction(getattr(initlib, name))}
-    assert len(functions) > 30  # the filter itself found them
-    missing = {name: _unannotated(f) for name, f in functions.items() if name not in NOT_YET_ANNOTATED}
+    functions = _public_functions()
+    assert len(functions) > 60 and "data.shapeset" in functions  # the search itself found them
+    exempt = NOT_YET_ANNOTATED | {name for name in functions if name.split(".")[0] in MODULES_NOT_YET_CHECKED}
+    missing = {name: _unannotated(f) for name, f in functions.items() if name not in exempt}
     assert not any(missing.values()), {name: m for name, m in missing.items() if m}
     done = {name for name in NOT_YET_ANNOTATED if not _unannotated(functions[name])}
-    assert not done, f"annotated now: remove {sorted(done)} from NOT_YET_ANNOTATED"
+    done |= {
+        module
+        for module in MODULES_NOT_YET_CHECKED
+        if not any(_unannotated(f) for name, f in functions.items() if name.split(".")[0] == module)
+    }
+    assert not done, f"annotated now: remove {sorted(done)} from NOT_YET_ANNOTATED or MODULES_NOT_YET_CHECKED"
