@@ -190,7 +190,7 @@ def get(name: str) -> Activation:
     return ACTIVATIONS[check_choice(name, "activation", NAMES)]
 
 
-def slope(activation: str, negative_slope=None) -> float:
+def slope(activation: str, negative_slope: float | None = None) -> float:
     """Leaky ReLU's slope ``a`` (default :data:`DEFAULT_NEGATIVE_SLOPE`); 0 for every other activation,
     which refuses a slope. ``a`` must lie in [0, 1]: a negative slope makes ``f`` non-monotone, and
     :attr:`Activation.derivative` recovers ``f'`` from ``f(s)``, which needs it monotone.

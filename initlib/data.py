@@ -32,7 +32,7 @@ is kept (the original drops the object), so the class priors are exactly those o
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ CLASS_NAMES = (
     "triangle + parallelogram", "triangle + ellipse", "parallelogram + ellipse",
 )
 NUM_CLASSES = len(CLASS_NAMES)
-_CLASS_OF_COUNTS = {counts: label for label, counts in enumerate(CLASS_COUNTS)}
+_CLASS_OF_COUNTS: dict[tuple[int, ...], int] = {counts: label for label, counts in enumerate(CLASS_COUNTS)}
 # Counts (a, b, c), each 0-2, as the base-3 code 9a + 3b + c, and a table from code to label.
 _CODE_WEIGHTS = np.array([9, 3, 1])
 _LABEL_OF_CODE = np.full(27, -1, dtype=np.int64)
@@ -171,7 +171,17 @@ def _overlap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return shared / smaller
 
 
-def shapeset(n: int, seed: int = 0, *, return_details: bool = False):
+@overload
+def shapeset(n: int, seed: int = 0, *, return_details: Literal[False] = False) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def shapeset(n: int, seed: int = 0, *, return_details: Literal[True]) -> tuple[torch.Tensor, torch.Tensor, dict]: ...
+
+
+def shapeset(
+    n: int, seed: int = 0, *, return_details: bool = False
+) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, dict]:
     """``n`` Shapeset-3x2 images and labels, deterministic from ``seed``.
 
     Returns ``(x, y)``: ``x`` float32 of shape ``(n, 1024)`` — each row a 32x32 image flattened
@@ -211,12 +221,12 @@ def shapeset(n: int, seed: int = 0, *, return_details: bool = False):
     fg = (2.0 * foreground - 1.0).astype(np.float32)
     x = np.repeat((2.0 * background - 1.0).astype(np.float32)[:, None], SIDE * SIDE, axis=1)
     x = np.where(first, fg[:, 0:1], x)
-    x = torch.from_numpy(np.where(second, fg[:, 1:2], x))
+    images = torch.from_numpy(np.where(second, fg[:, 1:2], x))
 
     counts = np.stack([(types == k).sum(axis=1) for k in range(len(SHAPES))], axis=1)
     y = torch.from_numpy(_LABEL_OF_CODE[counts @ _CODE_WEIGHTS])
     if not return_details:
-        return x, y
+        return images, y
     details = {
         "types": torch.from_numpy(types),
         "masks": torch.from_numpy(np.stack([first, second], axis=1)),
@@ -224,7 +234,7 @@ def shapeset(n: int, seed: int = 0, *, return_details: bool = False):
         "foreground": torch.from_numpy(foreground),
         "exhausted": int(len(pending)),
     }
-    return x, y, details
+    return images, y, details
 
 
 def shapeset_split(n_train: int, n_test: int, seed: int = 0) -> Split:
@@ -237,7 +247,9 @@ def shapeset_split(n_train: int, n_test: int, seed: int = 0) -> Split:
 
 
 
-def gaussian_mixture(n: int, dim: int = 32, classes: int = 9, noise: float = 2.0, seed: int = 0):
+def gaussian_mixture(
+    n: int, dim: int = 32, classes: int = 9, noise: float = 2.0, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` points from ``classes`` Gaussian clusters in ``dim`` dimensions, deterministic from ``seed``.
 
     The class centres are fixed draws from N(0, I) (the same for every ``n`` at one seed); a point
@@ -269,7 +281,7 @@ def gaussian_mixture(n: int, dim: int = 32, classes: int = 9, noise: float = 2.0
     return torch.from_numpy(x).float(), torch.from_numpy(y)
 
 
-def gaussian_mixture_split(n_train: int, n_test: int, seed: int = 0, **kwargs) -> Split:
+def gaussian_mixture_split(n_train: int, n_test: int, seed: int = 0, **kwargs: Any) -> Split:
     """Training and test sets from one :func:`gaussian_mixture` stream (same clusters)."""
     n_train = _check_count(n_train, "n_train")
     n_test = _check_count(n_test, "n_test")

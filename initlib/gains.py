@@ -18,7 +18,7 @@ LINEAR_NONLINEARITIES = (
 NONLINEARITIES = LINEAR_NONLINEARITIES + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 
-def calculate_gain(nonlinearity: str, param=None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """Return the recommended gain for a nonlinearity (same values as ``torch.nn.init``).
 
     ============================  ===========================  ==========================================

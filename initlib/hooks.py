@@ -20,6 +20,7 @@ context manager that collects the handles and removes them all on exit:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Callable
 
 import torch
@@ -67,7 +68,7 @@ class Hooks:
 
 
 @contextlib.contextmanager
-def hooks():
+def hooks() -> Iterator[Hooks]:
     """A :class:`Hooks` whose every hook is removed when the block ends, normally or not."""
     h = Hooks()
     try:

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import warnings
+from types import FrameType
 from typing import Callable
 
 import torch
@@ -73,13 +74,14 @@ def _is_empty(tensor: torch.Tensor) -> bool:
 
 def _caller_level() -> int:
     """warnings' stacklevel of the first frame outside initlib (3.12's skip_file_prefixes, by hand)."""
-    frame, level = sys._getframe(2), 2  # 1 is the frame calling warnings.warn
+    frame: FrameType | None = sys._getframe(2)  # 1 is the frame calling warnings.warn
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     return level
 
 
-def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], None]) -> torch.Tensor:
+def _fill(tensor: torch.Tensor, draw: Callable[[torch.Tensor], object]) -> torch.Tensor:
     """Apply ``draw`` (which writes a whole float tensor in place) to ``tensor``.
 
     Half-precision tensors get a float32 buffer first: sampling in 16 bits loses the tails of
@@ -167,7 +169,9 @@ def _trunc_interval(mean: float, std: float, a: float, b: float) -> tuple[float,
 # --- the basic laws ---------------------------------------------------------------------------
 
 
-def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> torch.Tensor:
+def uniform_(
+    tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Fill with U[a, b]; variance (b - a)^2 / 12.
 
     >>> w = uniform_(torch.empty(2, 3), -1.0, 1.0, generator=torch.Generator().manual_seed(0))
@@ -183,7 +187,9 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator=Non
     return _fill(tensor, lambda t: t.uniform_(a, b, generator=generator))
 
 
-def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> torch.Tensor:
+def normal_(
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Fill with N(mean, std^2); variance std^2. ``std`` must be positive (use ``constant_`` for 0).
 
     >>> w = normal_(torch.empty(1000, 1000), std=0.1, generator=torch.Generator().manual_seed(0))
@@ -198,7 +204,8 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator
 
 
 def trunc_normal_(
-    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Fill with N(mean, std^2) truncated to the ABSOLUTE interval [a, b] (torch's convention).
 
@@ -253,7 +260,7 @@ def variance_scaling_(
     scale: float = 1.0,
     mode: str = "fan_in",
     distribution: str = "truncated_normal",
-    generator=None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The general rule behind every scheme here: Var[W] = scale / n.
 
@@ -310,7 +317,7 @@ def _normal_fill(tensor: torch.Tensor, std: float, what: str, generator) -> torc
     return _fill(tensor, lambda t: t.normal_(0.0, std, generator=generator))
 
 
-def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Glorot & Bengio (2010) eq. (16), the "normalized initialization".
 
     W ~ U[-a, a] with a = gain * sqrt(6 / (fan_in + fan_out)), so
@@ -334,7 +341,7 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> 
     return _uniform_fill(tensor, bound, f"xavier_uniform_ with gain={gain}", generator)
 
 
-def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Glorot & Bengio (2010) eq. (12) with a normal law (untruncated, as in torch).
 
     W ~ N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)): the same variance as
@@ -369,7 +376,8 @@ def _kaiming_std(tensor, a, mode, nonlinearity) -> float:
 
 
 def kaiming_uniform_(
-    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """He et al. (2015), eq. (10) (``mode="fan_in"``) or eq. (14) (``mode="fan_out"``), uniform law.
 
@@ -389,7 +397,8 @@ def kaiming_uniform_(
 
 
 def kaiming_normal_(
-    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+    tensor: torch.Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """He et al. (2015), eq. (10) (``mode="fan_in"``) or eq. (14) (``mode="fan_out"``), normal law.
 
@@ -407,7 +416,7 @@ def kaiming_normal_(
     return _normal_fill(tensor, std, "kaiming_normal_", generator)
 
 
-def lecun_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """LeCun's rule, Var[W] = 1 / fan_in, uniform law: U[-a, a] with a = sqrt(3 / fan_in).
 
     Glorot & Bengio's forward condition (10) alone. Courses often call this "Xavier".
@@ -415,12 +424,12 @@ def lecun_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     return variance_scaling_(tensor, 1.0, "fan_in", "uniform", generator)
 
 
-def lecun_normal_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """LeCun's rule, Var[W] = 1 / fan_in, as a corrected truncated normal (Keras/JAX ``lecun_normal``)."""
     return variance_scaling_(tensor, 1.0, "fan_in", "truncated_normal", generator)
 
 
-def standard_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def standard_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Glorot & Bengio (2010) eq. (1), the "standard" initialization they argue against.
 
     W ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in)], so Var[W] = 1 / (3 fan_in) and fan_in Var[W] = 1/3
@@ -436,7 +445,7 @@ def standard_uniform_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     return _uniform_fill(tensor, bound, "standard_uniform_", generator)
 
 
-def pytorch_default_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
+def pytorch_default_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """What ``nn.Linear.reset_parameters`` does to its weight: ``kaiming_uniform_(w, a=sqrt(5))``.
 
     gain^2 = 2 / (1 + 5) = 1/3, so Var[W] = 1 / (3 fan_in): the same law as
@@ -445,7 +454,7 @@ def pytorch_default_(tensor: torch.Tensor, generator=None) -> torch.Tensor:
     return kaiming_uniform_(tensor, a=math.sqrt(5), generator=generator)
 
 
-def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """A (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2014), as in torch.
 
     The tensor is viewed as ``(rows, numel / rows)``; a normal matrix of that shape is
@@ -536,12 +545,15 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     def draw(t: torch.Tensor) -> None:
         t.zero_()
         for g in range(groups):
-            t[(g * per_group + channels, channels, *centre)] = 1
+            index: tuple[torch.Tensor | int, ...] = (g * per_group + channels, channels, *centre)
+            t[index] = 1
 
     return _fill(tensor, draw)
 
 
-def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -> torch.Tensor:
+def delta_orthogonal_(
+    tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Fill a conv weight ``(out, in, *k)`` with a delta-orthogonal kernel (Xiao et al. 2018, Alg. 2).
 
     Every tap is 0 except the kernel's centre, which holds a random orthogonal ``(out, in)``
@@ -565,12 +577,15 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator=None) -
 
     def draw(t: torch.Tensor) -> None:
         t.zero_()
-        orthogonal_(t[(slice(None), slice(None), *centre)], gain=gain, generator=generator)
+        index: tuple[slice | int, ...] = (slice(None), slice(None), *centre)
+        orthogonal_(t[index], gain=gain, generator=generator)
 
     return _fill(tensor, draw)
 
 
-def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator=None) -> torch.Tensor:
+def sparse_(
+    tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Martens (2010)'s sparse initialization: N(0, std^2) entries, a fraction of each column zero.
 
     In every column, ceil(sparsity * rows) entries chosen uniformly at random are 0 and the rest

@@ -64,8 +64,16 @@ _GAUSS_EDGES = (1.0, 2.0, 4.0, 7.0, 13.0)
 TINY, HUGE = 1e-200, 1e200  # q is clamped here: the limits q -> 0+ and q -> inf, without 0/0
 _ZERO_TOL = 1e-10  # |q-map(q) - q| below this (relative) counts as "every q is a fixed point"
 
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(PANEL_NODES)
-_ARC_RULES = {top: np.polynomial.legendre.leggauss(n) for top, n in ARC_NODES.items()}
+
+def _read_only(nodes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A quadrature rule's arrays, marked read-only: for rules computed once and shared by every call."""
+    nodes.setflags(write=False)
+    weights.setflags(write=False)
+    return nodes, weights
+
+
+_GL_X, _GL_W = _read_only(*np.polynomial.legendre.leggauss(PANEL_NODES))
+_ARC_RULES = {top: _read_only(*np.polynomial.legendre.leggauss(n)) for top, n in ARC_NODES.items()}
 
 
 def _radial_rule(sd: float, power: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +94,9 @@ def _graded_rule(levels: int, power: int) -> tuple[np.ndarray, np.ndarray]:
     edges = np.array([0.0, *(2.0**-j for j in range(levels, 0, -1)), *_GAUSS_EDGES])
     low, half = edges[:-1, None], np.diff(edges)[:, None] / 2
     r = (low + half * (_GL_X[None, :] + 1)).ravel()
-    return r, (half * _GL_W[None, :]).ravel() * r**power * np.exp(-r * r / 2)
+    # every caller shares these arrays (lru_cache): read-only, so an in-place edit raises
+    # instead of corrupting every later quadrature
+    return _read_only(r, (half * _GL_W[None, :]).ravel() * r**power * np.exp(-r * r / 2))
 
 
 def numpy_functions(activation: str, negative_slope=None):
@@ -95,11 +105,13 @@ def numpy_functions(activation: str, negative_slope=None):
     act = activations.get(activation)
     a = activations.slope(activation, negative_slope)
 
+    # np.array copies: torch.from_numpy shares memory, and warns on a read-only array (the cached
+    # quadrature nodes are read-only)
     def f(x):
-        return act.function(torch.from_numpy(np.asarray(x, dtype=np.float64)), a).numpy()
+        return act.function(torch.from_numpy(np.array(x, dtype=np.float64)), a).numpy()
 
     def fprime(x):
-        h = act.function(torch.from_numpy(np.asarray(x, dtype=np.float64)), a)
+        h = act.function(torch.from_numpy(np.array(x, dtype=np.float64)), a)
         d = act.derivative(h, a)
         return np.ones(h.shape) if d is None else d.numpy()
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any, Callable, cast
 
 import torch
 from torch import nn
@@ -76,7 +77,12 @@ class Fans(tuple):
     [(0, 8, (8, 8)), (8, 10, (8, 2)), (10, 12, (8, 2))]
     """
 
-    def __new__(cls, fan_in, fan_out, chunks: int = 1, *, sizes: tuple | None = None, transposed: bool = False):
+    chunks: int
+    sizes: tuple[int, ...] | None
+    transposed: bool
+
+    def __new__(cls, fan_in: float, fan_out: float, chunks: int = 1, *, sizes: tuple[int, ...] | None = None,
+                transposed: bool = False) -> Fans:
         self = super().__new__(cls, (_exact(fan_in), _exact(fan_out)))
         self.chunks = len(sizes) if sizes else chunks
         self.sizes = tuple(sizes) if sizes else None
@@ -93,15 +99,15 @@ class Fans(tuple):
         return [(a, a + n, Fans(self[0], n * scale)) for a, n in zip(starts, self.sizes)]
 
     @property
-    def fan_in(self):
+    def fan_in(self) -> float:
         return self[0]
 
     @property
-    def fan_out(self):
+    def fan_out(self) -> float:
         return self[1]
 
 
-def _exact(x):
+def _exact(x: float) -> float:
     """A whole number as an int; a ratio like in * k / stride stays a float only when it is not whole."""
     return int(x) if float(x).is_integer() else float(x)
 
@@ -139,7 +145,8 @@ def _own_fans(module: nn.Module, name: str = "", packed: dict | None = None) -> 
         sizes = blocks(name, module.in_features, module.out_features, packed)
         return {"weight": _packed(module.in_features, module.out_features, sizes)}
     if is_hf_conv1d(module):  # weight (in, out)
-        n_in, n_out = module.weight.shape
+        # nn.Module.__getattr__ is typed Tensor | Module; is_hf_conv1d has checked it is a Tensor
+        n_in, n_out = cast(torch.Tensor, module.weight).shape
         return {"weight": _packed(n_in, n_out, blocks(name, n_in, n_out, packed), transposed=True)}
     if isinstance(module, nn.modules.conv._ConvNd):
         return {"weight": _conv_fans(module)}
@@ -204,7 +211,7 @@ class LeftAloneWarning(UserWarning):
         )
 
 
-def _draw_weight(init, fans: Fans, kwargs: dict, padding_idx=None):
+def _draw_weight(init, fans: Fans, kwargs: dict, padding_idx=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """A fill for a weight: ``init`` chunk by chunk, each chunk seeing the module fans."""
 
     def fill(buffer: torch.Tensor) -> torch.Tensor:
@@ -252,7 +259,7 @@ def _forget(fill, module: nn.Module, name: str, forget_bias):
 
     def with_forget(b: torch.Tensor) -> torch.Tensor:
         fill(b)
-        h = module.hidden_size
+        h: int = getattr(module, "hidden_size")  # an int attribute, typed Tensor | Module by nn.Module
         b[h:2 * h] = forget_bias if name.startswith("bias_ih") else 0.0
         return b
 
@@ -308,8 +315,9 @@ def _tied_line(group: list, full: str, fans) -> str:
 
 
 def init_module(
-    module: nn.Module, scheme="kaiming_normal", *, bias: str = "zeros", forget_bias: float | None = None,
-    left_alone: str = "warn", tied: str = "readout", packed: dict | None = None, **kwargs,
+    module: nn.Module, scheme: str | Callable[..., torch.Tensor] = "kaiming_normal", *, bias: str = "zeros",
+    forget_bias: float | None = None, left_alone: str = "warn", tied: str = "readout", packed: dict | None = None,
+    **kwargs: Any,
 ) -> nn.Module:
     """Initialize every parameter of ``module`` that has a rule, with the fans of its computation.
 

@@ -5,8 +5,13 @@ Chapters call :func:`use_style` once; every plotting helper here draws with :dat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
 PALETTE = {
@@ -25,12 +30,12 @@ CYCLE = [PALETTE[c] for c in ("blue", "vermillion", "green", "orange", "purple",
 PAGE_WIDTH = 7.5
 DPI = 100
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.figsize": (PAGE_WIDTH, 3.6),
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
     "figure.constrained_layout.use": True,
-    "axes.prop_cycle": mpl.cycler(color=CYCLE),
+    "axes.prop_cycle": mpl.cycler(color=CYCLE),  # type: ignore[attr-defined]  # re-exported; the stubs omit it
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
+from typing import Any, Callable, cast
 
 import torch
 from torch import nn
@@ -87,13 +89,18 @@ def _scales(rule: str, n_branches: int, m: int) -> tuple[float, float]:
 
 
 def _draw(layer: nn.Module, init, factor: float, scheme_kwargs: dict) -> torch.Tensor:
+    # nn.Module.__getattr__ is typed Tensor | Module; a weight layer's weight is a Parameter
+    weight = cast(torch.Tensor, layer.weight)
     if factor == 0:
-        return torch.zeros_like(layer.weight)
+        return torch.zeros_like(weight)
     fill = _draw_weight(init, module_fans(layer)["weight"], scheme_kwargs)
-    return fill(layer.weight.detach().clone()).mul_(factor)
+    return fill(weight.detach().clone()).mul_(factor)
 
 
-def residual_init_(branches, rule: str, scheme="kaiming_normal", **scheme_kwargs) -> dict:
+def residual_init_(
+    branches: Sequence[nn.Module], rule: str, scheme: str | Callable[..., torch.Tensor] = "kaiming_normal",
+    **scheme_kwargs: Any,
+) -> dict:
     """Initialize the weight layers of N residual branches by ``rule``; zero their biases.
 
     ``branches`` are the modules F of the blocks x + F(x) (or the blocks themselves, whose

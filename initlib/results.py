@@ -47,7 +47,7 @@ def _commit(root: pathlib.Path = DEFAULT_DIRECTORY.parent) -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def describe_device(device) -> str:
+def describe_device(device: str | torch.device) -> str:
     """``"cuda (NVIDIA H200)"`` or ``"cpu (x86_64, 2 threads)"``: enough to compare two runs' speed."""
     device = torch.device(device)
     if device.type == "cuda":
@@ -61,7 +61,9 @@ def current_commit() -> str:
     return _commit()
 
 
-def provenance(preset: str, device, command: str, wall_s: float, commit: str | None = None) -> dict:
+def provenance(
+    preset: str, device: str | torch.device, command: str, wall_s: float, commit: str | None = None
+) -> dict:
     """The provenance record of a run that just finished (the date taken now; ``commit`` from
     :func:`current_commit` at the run's start, or now when it is None)."""
     if not isinstance(preset, str) or not isinstance(command, str):
@@ -92,7 +94,7 @@ def _check_provenance(record, where: str) -> dict:
     return record
 
 
-def save(name: str, data: dict, record: dict, directory=None) -> pathlib.Path:
+def save(name: str, data: dict, record: dict, directory: str | pathlib.Path | None = None) -> pathlib.Path:
     """Write ``{"provenance": record, "data": data}`` to ``directory/NAME.json`` and return the path."""
     path = _path(name, directory)
     _check_provenance(record, "save")
@@ -117,7 +119,7 @@ class StoredResult:
                 f"{p['wall_s']:.0f} s; made by `{p['command']}`")
 
 
-def load(name: str, directory=None) -> StoredResult:
+def load(name: str, directory: str | pathlib.Path | None = None) -> StoredResult:
     """Read ``directory/NAME.json`` (default: the repository's ``results/``), checking its provenance."""
     path = _path(name, directory)
     if not path.is_file():
@@ -129,7 +131,7 @@ def load(name: str, directory=None) -> StoredResult:
     return StoredResult(name, _check_provenance(stored.get("provenance"), path.name), stored["data"])
 
 
-def stored_names(directory=None) -> list[str]:
+def stored_names(directory: str | pathlib.Path | None = None) -> list[str]:
     """The names of the results stored in ``directory`` (default: the repository's ``results/``)."""
     folder = pathlib.Path(DEFAULT_DIRECTORY if directory is None else directory)
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []

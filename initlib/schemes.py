@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -118,7 +118,7 @@ SCHEMES: dict[str, Callable[..., torch.Tensor]] = {name: fn for name, (fn, _) in
 LAWS: dict[str, Law | Callable[..., float]] = {name: law for name, (_, law) in _TABLE.items()}
 
 
-def get_scheme(scheme) -> Callable[..., torch.Tensor]:
+def get_scheme(scheme: str | Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     """Return the initializer for a name in :data:`SCHEMES` (a trailing ``_`` is allowed) or a callable.
 
     >>> get_scheme("he_normal_") is get_scheme("kaiming_normal")
@@ -131,7 +131,7 @@ def get_scheme(scheme) -> Callable[..., torch.Tensor]:
     raise ValueError(f"scheme must be a callable or one of {', '.join(sorted(SCHEMES))}; got {scheme!r}")
 
 
-def variance(init: str, fan_in: int, fan_out: int, **init_kwargs) -> float:
+def variance(init: str, fan_in: int, fan_out: int, **init_kwargs: Any) -> float:
     """The variance that the scheme named ``init`` gives a ``(fan_out, fan_in)`` weight, read from its law.
 
     Returns NaN for laws whose mean is not zero (the analysis assumes zero-mean weights) and

@@ -2,11 +2,13 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import initlib
+from initlib.fans import fans_of_shape
 
 
 @pytest.mark.parametrize("shape", [(3, 2), (33, 16, 3, 3), (8, 4, 5), (2, 3, 1, 2, 3), (1, 1), (300, 200)])
@@ -77,3 +79,50 @@ def test_the_leaky_slope_has_one_home(monkeypatch):
     monkeypatch.setattr(activations, "DEFAULT_NEGATIVE_SLOPE", 0.2)
     assert gains.calculate_gain("leaky_relu") == gains.calculate_gain("leaky_relu", 0.2)
     assert activations.slope("leaky_relu") == 0.2
+
+
+# Shapes from 2 to 5 dimensions, zero sizes included: on the meta device nothing is allocated.
+SHAPES = [
+    (out, inp, *kernel)
+    for out in (0, 1, 3, 64)
+    for inp in (0, 1, 5, 300)
+    for kernel in [(), (1,), (3,), (0, 3), (3, 3), (2, 3, 4), (7, 1, 1)]
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_fans_of_shape_equal_torchs(shape):
+    torchs = nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
+    assert fans_of_shape(shape) == torchs
+    assert fans_of_shape(list(shape)) == torchs
+    assert fans_of_shape(torch.Size(shape)) == torchs
+    assert all(type(n) is int for n in fans_of_shape(shape))
+
+
+def test_fan_in_and_fan_out_reads_the_shape_through_fans_of_shape(monkeypatch):
+    # one home for the rule: changing fans_of_shape changes what every tensor reports
+    monkeypatch.setattr(initlib.fans, "fans_of_shape", lambda shape: (-1, -2))
+    assert initlib.fans.fan_in_and_fan_out(torch.empty(3, 4)) == (-1, -2)
+
+
+def test_fans_of_shape_takes_numpy_integers():
+    assert fans_of_shape((np.int64(4), np.int32(3), np.int64(2))) == (6, 8)
+
+
+@pytest.mark.parametrize(
+    "shape,error,words",
+    [
+        ((10,), ValueError, "at least 2 dimensions"),
+        ((), ValueError, "at least 2 dimensions"),
+        ((3, -1), ValueError, "sizes >= 0, got -1"),
+        ((3, 2.0), TypeError, "integers"),
+        ((3, True), TypeError, "integers"),
+        (12, TypeError, "sequence of ints"),
+        ("34", TypeError, "sequence of ints"),
+        (None, TypeError, "sequence of ints"),
+    ],
+)
+def test_fans_of_shape_refuses_bad_shapes_naming_the_parameter(shape, error, words):
+    with pytest.raises(error, match="^shape ") as caught:
+        fans_of_shape(shape)
+    assert words in str(caught.value)

@@ -3,6 +3,7 @@ against adaptive quadrature (scipy.integrate, an independent route), closed form
 wide random networks, and the numbers in shared/references.md ("Later work")."""
 
 import math
+import warnings
 
 import mpmath
 import numpy as np
@@ -477,3 +478,31 @@ def test_selu_pair_moments_at_a_diverging_q(q, c):
     2e-14 at q = 1e4 (16 arc nodes and the fixed 48-node rays were off by 2.6e-6 there)."""
     f, _ = mf.numpy_functions("selu")
     assert mf._pair_mean(f, f, q, c) == pytest.approx(_selu_pair_nested(q, c), rel=2e-14)
+
+
+def test_the_cached_quadrature_rules_cannot_be_mutated():
+    # _graded_rule is an lru_cache: an array edited in place by one caller would corrupt every
+    # later quadrature, so the shared arrays are read-only.
+    before = mf.fixed_point("tanh", 1.5, 0.05)
+    for r, w in (mf._radial_rule(1.0, 0), mf._radial_rule(300.0, 1), mf._graded_rule(5, 0)):
+        for array in (r, w):
+            with pytest.raises(ValueError, match="read-only"):
+                array[0] = 1e6
+            with pytest.raises(ValueError, match="read-only"):
+                array *= 2
+    for array in (mf._GL_X, mf._GL_W, *mf._ARC_RULES[4.0]):
+        with pytest.raises(ValueError, match="read-only"):
+            array[:] = 0
+    assert mf.fixed_point("tanh", 1.5, 0.05) == before
+    r, w = mf._radial_rule(1.0, 0)
+    assert r is mf._radial_rule(1.0, 0)[0]  # still the one cached array, unchanged
+    assert np.all(np.diff(r) > 0) and np.all(w > 0)
+
+
+def test_numpy_functions_take_read_only_arrays_without_a_warning():
+    f, fprime = mf.numpy_functions("tanh")
+    x = np.linspace(-2, 2, 5)
+    x.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.allclose(f(x), np.tanh(x)) and np.allclose(fprime(x), 1 - np.tanh(x) ** 2)
