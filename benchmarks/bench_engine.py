@@ -124,7 +124,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = initlib.devices.resolve_device(args.device)
+    device = initlib.measure.devices.resolve_device(args.device)
     torch.manual_seed(0)
     print(
         f"device {device.type}, torch threads {torch.get_num_threads()}, {args.repeats} interleaved repeats (medians)"

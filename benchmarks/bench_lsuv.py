@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import demos
-from initlib.modules import WEIGHT_LAYERS
+from initlib.course import demos
+from initlib.laws.modules import WEIGHT_LAYERS
 
 
 def tanh_mlp(depth=20, width=256):

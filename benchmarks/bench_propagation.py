@@ -52,7 +52,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = initlib.devices.resolve_device(args.device)
+    device = initlib.measure.devices.resolve_device(args.device)
     widths = [args.width] * (args.depth + 1)
     call = dict(widths=widths, activation="relu", init="kaiming_normal", batch=args.batch, device=device)
     bare = dict(depth=args.depth, width=args.width, batch=args.batch, device=device)

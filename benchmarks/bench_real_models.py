@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 import initlib
-from initlib.demos import import_transformers
+from initlib.course.demos import import_transformers
 
 
 def compare(*fns, repeats: int) -> list[float]:

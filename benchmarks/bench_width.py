@@ -81,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    x_train, y_train, _, _ = initlib.data.digits_split()
+    x_train, y_train, _, _ = initlib.course.data.digits_split()
     x, y = x_train[: args.batch], y_train[: args.batch]
     ours(args.widths, x, y, args.steps), theirs(args.widths, x, y, args.steps)  # warm-up, imports
     times = {"initlib": [], "mup": []}

@@ -7,23 +7,22 @@ checks, and add the variance-scaling rule of Keras and JAX::
     >>> w = initlib.xavier_uniform_(torch.empty(300, 200))
     >>> abs(float(w.var()) - 2 / 500) < 2e-4
     True
+
+The package is layered; each layer imports only those above it:
+
+* :mod:`initlib.laws` -- the initializers, fans, gains, variance schemes, module-aware init;
+* :mod:`initlib.measure` -- hooks, probes, propagation, training, audits, width tools;
+* :mod:`initlib.theory` -- closed forms, mean field, symbolic derivations, trainable depth;
+* :mod:`initlib.course` -- the course's presets, data, demos, plotting and stored results,
+  which the library never imports.
 """
 
-from . import activations, schemes, symbolic
-from .devices import device
 from . import theory
-from .hooks import Hooks, hooks
-from .probe import ProbeResult, probe
-from .propagation import Propagation, propagate
-from .record import Record
-from .spec import MLP, Histograms
-from . import data
-from .training import TrainResult, train
 from ._checks import InitTypeError
-from .fans import fan_in_and_fan_out, use_fans
-from .gains import calculate_gain
-from .schemes import SCHEMES, get_scheme
-from .initializers import (
+from .laws import activations, schemes
+from .laws.fans import fan_in_and_fan_out, use_fans
+from .laws.gains import calculate_gain
+from .laws.initializers import (
     constant_,
     delta_orthogonal_,
     dirac_,
@@ -50,29 +49,83 @@ from .initializers import (
     xavier_uniform_,
     zeros_,
 )
-from .modules import Fans, LeftAloneWarning, init_module, module_fans
-from .audit import Audit, audit
-from .residual import residual_init_
-from .lsuv import LSUVReport, lsuv_
-from .doctor import Diagnosis, Verdict, doctor
-from .tied import TiedWeightWarning
-from . import demos, results
-from . import width
+from .laws.modules import Fans, LeftAloneWarning, init_module, module_fans
+from .laws.residual import residual_init_
+from .laws.schemes import SCHEMES, get_scheme
+from .laws.tied import TiedWeightWarning
+from .measure import width
+from .measure.audit import Audit, audit
+from .measure.devices import device
+from .measure.doctor import Diagnosis, Verdict, doctor
+from .measure.hooks import Hooks, hooks
+from .measure.lsuv import LSUVReport, lsuv_
+from .measure.probe import ProbeResult, probe
+from .measure.propagation import Propagation, propagate
+from .measure.record import Record
+from .measure.spec import MLP, Histograms
+from .measure.training import TrainResult, train
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ProbeResult", "Propagation", "SCHEMES", "calculate_gain", "constant_", "device", "fan_in_and_fan_out", "get_scheme",
-    "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "init_module", "kaiming_normal_",
-    "kaiming_uniform_", "lecun_normal_", "lecun_uniform_", "normal_", "ones_", "orthogonal_",
-    "propagate", "pytorch_default_", "standard_uniform_", "trunc_normal_", "truncated_normal_std", "uniform_",
-    "variance_scaling_", "xavier_normal_", "xavier_uniform_", "zeros_",
-    "TrainResult", "data", "train",
-    "Audit", "Fans", "InitTypeError", "LeftAloneWarning", "audit", "delta_orthogonal_", "dirac_", "eye_", "module_fans", "sparse_",
-    "use_fans", "demos", "residual_init_", "results",
-    "activations", "probe", "schemes",
-    "LSUVReport", "lsuv_",
-    "Hooks", "hooks",
-    "Diagnosis", "Verdict", "doctor", "TiedWeightWarning",
-    "MLP", "Histograms", "Record",
+__all__ = [  # sorted; what a practitioner imports
+    "activations",
+    "Audit",
+    "audit",
+    "calculate_gain",
+    "constant_",
+    "delta_orthogonal_",
+    "device",
+    "Diagnosis",
+    "dirac_",
+    "doctor",
+    "eye_",
+    "fan_in_and_fan_out",
+    "Fans",
+    "get_scheme",
+    "glorot_normal_",
+    "glorot_uniform_",
+    "he_normal_",
+    "he_uniform_",
+    "Histograms",
+    "Hooks",
+    "hooks",
+    "init_module",
+    "InitTypeError",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "lecun_normal_",
+    "lecun_uniform_",
+    "LeftAloneWarning",
+    "lsuv_",
+    "LSUVReport",
+    "MLP",
+    "module_fans",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "probe",
+    "ProbeResult",
+    "propagate",
+    "Propagation",
+    "pytorch_default_",
+    "Record",
+    "residual_init_",
+    "SCHEMES",
+    "schemes",
+    "sparse_",
+    "standard_uniform_",
+    "theory",
+    "TiedWeightWarning",
+    "train",
+    "TrainResult",
+    "trunc_normal_",
+    "truncated_normal_std",
+    "uniform_",
+    "use_fans",
+    "variance_scaling_",
+    "Verdict",
+    "width",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
 ]

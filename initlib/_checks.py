@@ -59,7 +59,9 @@ def check_real(value, name: str) -> float:
     try:
         value = float(value)
     except OverflowError:  # an int beyond float64, e.g. 10**400
-        raise ValueError(f"{name} must be finite, got an integer of {len(str(abs(value)))} digits, too large for a float") from None
+        raise ValueError(
+            f"{name} must be finite, got an integer of {len(str(abs(value)))} digits, too large for a float"
+        ) from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value

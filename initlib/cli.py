@@ -14,16 +14,17 @@
 (mlp, cnn, resnet, transformer, lstm) or any ``package.module:factory``::
 
     python -m initlib audit transformer
-    python -m initlib audit torch.nn:Conv2d --kwargs '{"in_channels": 64, "out_channels": 64, "kernel_size": 3, "groups": 64}' --json
+    python -m initlib audit torch.nn:Conv2d \
+        --kwargs '{"in_channels": 64, "out_channels": 64, "kernel_size": 3, "groups": 64}' --json
 
-``probe`` measures any model (:func:`initlib.probe`): a demo of :mod:`initlib.demos` (mlp, cnn,
+``probe`` measures any model (:func:`initlib.probe`): a demo of :mod:`initlib.course.demos` (mlp, cnn,
 resnet, transformer, lstm) or ``package.module:factory``::
 
     python -m initlib probe resnet --kwargs '{"blocks": 20}' --json
 
 ``doctor`` diagnoses a model's start (:func:`initlib.doctor`): exit 0 healthy, 1 problems found::
 
-    python -m initlib doctor initlib.demos:transformers_model --kwargs '{"model": "GPT2LMHeadModel"}' \
+    python -m initlib doctor initlib.course.demos:transformers_model --kwargs '{"model": "GPT2LMHeadModel"}' \
         --input-shape 2,32 --tokens 1000
 
 Sizes default to the preset (``--preset quick|paper``; ``quick`` on a CPU, ``paper`` with CUDA).
@@ -36,13 +37,24 @@ import argparse
 import json
 import sys
 
-from . import activations, theory
-from .schemes import SCHEMES
+from .laws import activations
+from .laws.schemes import SCHEMES
+from .theory import variance as theory
 
 EXIT_USAGE = 2
 PROBE_COLUMNS = ("name", "type", "out_mean", "out_var", "grad_out_var", "weight_grad_var")
-TABLE_COLUMNS = ("layer", "fan_in", "fan_out", "pre_var", "theory_pre_var", "act_mean", "act_var",
-                 "grad_var", "theory_grad_var", "saturation")
+TABLE_COLUMNS = (
+    "layer",
+    "fan_in",
+    "fan_out",
+    "pre_var",
+    "theory_pre_var",
+    "act_mean",
+    "act_var",
+    "grad_var",
+    "theory_grad_var",
+    "saturation",
+)
 
 
 def _parse_widths(text: str) -> list[int]:
@@ -90,21 +102,35 @@ def _init_arg(text: str) -> tuple[str, object]:
 
 def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_help: str, width_help: str) -> None:
     shape = parser.add_argument_group("network shape (default: the preset's)")
-    shape.add_argument("--widths", type=_parse_widths, metavar="N0,N1,...",
-                       help="every width, input first (excludes --depth/--width)")
+    shape.add_argument(
+        "--widths", type=_parse_widths, metavar="N0,N1,...", help="every width, input first (excludes --depth/--width)"
+    )
     shape.add_argument("--depth", type=_positive_int, help=depth_help)
     shape.add_argument("--width", type=_positive_int, help=width_help)
-    parser.add_argument("--activation", default=activation, choices=activations.NAMES,
-                        help=f"default {activation}")
-    parser.add_argument("--init", default=init, choices=sorted(SCHEMES), metavar="SCHEME",
-                        help=f"an initlib scheme (default {init}): {', '.join(sorted(SCHEMES))}")
-    parser.add_argument("--init-arg", type=_init_arg, action="append", default=[], metavar="KEY=VALUE",
-                        help="keyword for the initializer, repeatable (e.g. --init-arg nonlinearity=tanh)")
+    parser.add_argument("--activation", default=activation, choices=activations.NAMES, help=f"default {activation}")
+    parser.add_argument(
+        "--init",
+        default=init,
+        choices=sorted(SCHEMES),
+        metavar="SCHEME",
+        help=f"an initlib scheme (default {init}): {', '.join(sorted(SCHEMES))}",
+    )
+    parser.add_argument(
+        "--init-arg",
+        type=_init_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword for the initializer, repeatable (e.g. --init-arg nonlinearity=tanh)",
+    )
     parser.add_argument("--seed", type=_nonnegative_int, default=0, help="default 0")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                        help="default auto (CUDA if present, else CPU)")
-    parser.add_argument("--preset", choices=("quick", "paper"),
-                        help="default sizes: quick on a CPU, paper with CUDA")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda", "mps"),
+        help="default auto (CUDA if present, else CPU)",
+    )
+    parser.add_argument("--preset", choices=("quick", "paper"), help="default sizes: quick on a CPU, paper with CUDA")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -112,30 +138,50 @@ def _common(parser: argparse.ArgumentParser, activation: str, init: str, depth_h
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="initlib", description="Measure deep nets at initialization, or train them, from the command line.")
+        prog="initlib", description="Measure deep nets at initialization, or train them, from the command line."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe,doctor}")
 
-    prop = sub.add_parser("propagate", help="one forward and backward pass, statistics per layer",
-                          description="One forward and one backward pass through a fresh net (initlib.propagate): "
-                                      "per-layer variances beside initlib.theory's predictions.")
-    _common(prop, "relu", "kaiming_normal", "number of weight layers",
-            "width of the input and of every layer")
+    prop = sub.add_parser(
+        "propagate",
+        help="one forward and backward pass, statistics per layer",
+        description="One forward and one backward pass through a fresh net (initlib.propagate): "
+        "per-layer variances beside initlib.theory's predictions.",
+    )
+    _common(prop, "relu", "kaiming_normal", "number of weight layers", "width of the input and of every layer")
     prop.set_defaults(subparser=prop)
     prop.add_argument("--batch", type=_positive_int, help="examples (default: the preset's)")
-    prop.add_argument("--negative-slope", type=float, help=f"leaky_relu's slope (default {activations.DEFAULT_NEGATIVE_SLOPE})")
-    prop.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                      help="float64 keeps very deep vanishing/exploding nets finite")
-    prop.add_argument("--theory", choices=theory.METHODS, default="paper",
-                      help="paper: closed forms + linear regime; mean_field: exact Gaussian moments")
-    prop.add_argument("--jacobian", type=_nonnegative_int, default=0, metavar="K",
-                      help="singular values of each layer's Jacobian for K examples (Glorot eq. 17)")
+    prop.add_argument(
+        "--negative-slope", type=float, help=f"leaky_relu's slope (default {activations.DEFAULT_NEGATIVE_SLOPE})"
+    )
+    prop.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="float64 keeps very deep vanishing/exploding nets finite",
+    )
+    prop.add_argument(
+        "--theory",
+        choices=theory.METHODS,
+        default="paper",
+        help="paper: closed forms + linear regime; mean_field: exact Gaussian moments",
+    )
+    prop.add_argument(
+        "--jacobian",
+        type=_nonnegative_int,
+        default=0,
+        metavar="K",
+        help="singular values of each layer's Jacobian for K examples (Glorot eq. 17)",
+    )
     prop.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
 
-    tr = sub.add_parser("train", help="train an MLP on Shapeset-3x2 and print its curves",
-                        description="Train an MLP (softmax + NLL) on Shapeset-3x2 (initlib.train). "
-                                    "--depth/--width give the hidden layers; input 1024 and 9 classes are added.")
-    _common(tr, "tanh", "xavier_uniform", "number of hidden layers",
-            "width of every hidden layer")
+    tr = sub.add_parser(
+        "train",
+        help="train an MLP on Shapeset-3x2 and print its curves",
+        description="Train an MLP (softmax + NLL) on Shapeset-3x2 (initlib.train). "
+        "--depth/--width give the hidden layers; input 1024 and 9 classes are added.",
+    )
+    _common(tr, "tanh", "xavier_uniform", "number of hidden layers", "width of every hidden layer")
     tr.set_defaults(subparser=tr)
     tr.add_argument("--steps", type=_nonnegative_int, help="updates (default: the preset's)")
     tr.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
@@ -145,10 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
     _audit_parser(sub)
     _add_probe(sub)
-    doc = _model_parser(sub, "doctor", help="is the model's start healthy? verdicts, fixes and their measured effect",
-                        description="Diagnose a model's initialization (initlib.doctor): audit, a probe at "
-                                    "initialization and an extrapolation over depth; each problem with its fix, "
-                                    "measured on a copy. Exit 0 healthy, 1 problems found, 2 bad input.")
+    doc = _model_parser(
+        sub,
+        "doctor",
+        help="is the model's start healthy? verdicts, fixes and their measured effect",
+        description="Diagnose a model's initialization (initlib.doctor): audit, a probe at "
+        "initialization and an extrapolation over depth; each problem with its fix, "
+        "measured on a copy. Exit 0 healthy, 1 problems found, 2 bad input.",
+    )
     doc.add_argument("--plot", metavar="FILE.png", help="save the per-module signal plot to this file")
     _input_options(doc)
     return parser
@@ -158,7 +208,9 @@ def _json_object(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"width\": 32}}'; got {text!r} ({err})") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a JSON object like '{{\"width\": 32}}'; got {text!r} ({err})"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"width\": 32}}'; got {text!r}")
     return value
@@ -166,29 +218,43 @@ def _json_object(text: str) -> dict:
 
 def _model_parser(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
     """A subcommand that builds a model from SPEC (a demo or package.module:factory): audit, probe."""
-    from .demos import DEMOS
+    from .course.demos import DEMOS
+
     parser = sub.add_parser(name, help=help, description=description)
     parser.set_defaults(subparser=parser)
     parser.add_argument("spec", metavar="SPEC", help=f"a demo model ({', '.join(DEMOS)}) or package.module:factory")
-    parser.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON",
-                        help="keyword arguments for the factory, as a JSON object")
+    parser.add_argument(
+        "--kwargs",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="keyword arguments for the factory, as a JSON object",
+    )
     parser.add_argument("--seed", type=_nonnegative_int, default=0, help="seed for the weights (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
 def _audit_parser(sub) -> None:
-    _model_parser(sub, "audit", help="each parameter's fans, variance factors, matching law and traps",
-                  description="Audit a model's initialization (initlib.audit): per parameter its fans "
-                              "(initlib.module_fans), fan_in E[W^2], fan_out E[W^2], the known law it "
-                              "matches, and notes on the known traps.")
+    _model_parser(
+        sub,
+        "audit",
+        help="each parameter's fans, variance factors, matching law and traps",
+        description="Audit a model's initialization (initlib.audit): per parameter its fans "
+        "(initlib.module_fans), fan_in E[W^2], fan_out E[W^2], the known law it "
+        "matches, and notes on the known traps.",
+    )
 
 
 def _add_probe(sub) -> None:
-    pr = _model_parser(sub, "probe", help="per-module statistics of any model, one forward and backward pass",
-                       description="One forward and one backward pass through a model (initlib.probe): mean "
-                                   "and variance of every parameterised module's output, of the gradient there, "
-                                   "and of its weights' gradient.")
+    pr = _model_parser(
+        sub,
+        "probe",
+        help="per-module statistics of any model, one forward and backward pass",
+        description="One forward and one backward pass through a model (initlib.probe): mean "
+        "and variance of every parameterised module's output, of the gradient there, "
+        "and of its weights' gradient.",
+    )
     pr.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
     pr.add_argument("--plot", metavar="FILE.png", help="save the figure to this file")
     _input_options(pr)
@@ -198,27 +264,40 @@ def _parse_shape(text: str) -> tuple:
     try:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated positive integers like 8,3,32,32; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive integers like 8,3,32,32; got {text!r}"
+        ) from None
     if min(shape) < 1:
         raise argparse.ArgumentTypeError(f"must be comma-separated positive integers like 8,3,32,32; got {text!r}")
     return shape
 
 
 def _input_options(parser) -> None:
-    parser.add_argument("--input-shape", type=_parse_shape, metavar="N,...",
-                        help="feed a standard-normal batch of this shape (for a factory that returns no inputs)")
-    parser.add_argument("--tokens", type=_positive_int, metavar="V",
-                        help="with --input-shape: token ids in [0, V) instead of normal values")
+    parser.add_argument(
+        "--input-shape",
+        type=_parse_shape,
+        metavar="N,...",
+        help="feed a standard-normal batch of this shape (for a factory that returns no inputs)",
+    )
+    parser.add_argument(
+        "--tokens",
+        type=_positive_int,
+        metavar="V",
+        help="with --input-shape: token ids in [0, V) instead of normal values",
+    )
 
 
 def _widths(args, parser, preset, train: bool) -> list[int]:
-    from .data import NUM_CLASSES, SIDE
+    from .course.data import NUM_CLASSES, SIDE
+
     if args.widths is not None:
         if args.depth is not None or args.width is not None:
             parser.error("give either --widths or --depth/--width, not both")
         if train and (args.widths[0] != SIDE * SIDE or args.widths[-1] != NUM_CLASSES):
-            parser.error(f"--widths for train must start with {SIDE * SIDE} (Shapeset-3x2's 32x32 pixels) and end "
-                         f"with {NUM_CLASSES} (its classes); got {','.join(map(str, args.widths))}")
+            parser.error(
+                f"--widths for train must start with {SIDE * SIDE} (Shapeset-3x2's 32x32 pixels) and end "
+                f"with {NUM_CLASSES} (its classes); got {','.join(map(str, args.widths))}"
+            )
         return args.widths
     if train:
         depth = args.depth if args.depth is not None else preset.glorot_depth
@@ -251,8 +330,10 @@ def _wander_note(widths, activation, negative_slope) -> str:
     kappa = f"{theory.unit_kurtosis(activation, negative_slope):.3g}"
     fans = widths[:-1]
     size = f"{len(fans)}/{fans[0]}" if len(set(fans)) == 1 else "sum 1/n_l"
-    return (f"theory_* are expectations over random nets; one net's log(pre_var) wanders by "
-            f"about sqrt({kappa} * {size}) = {spread:.2f} by layer {len(fans)} (finite width)")
+    return (
+        f"theory_* are expectations over random nets; one net's log(pre_var) wanders by "
+        f"about sqrt({kappa} * {size}) = {spread:.2f} by layer {len(fans)} (finite width)"
+    )
 
 
 def _show_progress(args) -> bool:
@@ -264,39 +345,58 @@ def _save(fig, path: str) -> None:
 
 
 def _run_propagate(args, parser, preset) -> None:
-    from .propagation import propagate
-    from .spec import MLP
+    from .measure.propagation import propagate
+    from .measure.spec import MLP
+
     widths = _widths(args, parser, preset, train=False)
     net = MLP(widths, args.activation, args.init, dict(args.init_arg), negative_slope=args.negative_slope)
     result = propagate(
-        net, batch=args.batch or preset.batch, seed=args.seed, device=args.device, jacobian=args.jacobian,
-        histograms=args.hist_bins, dtype=args.dtype, theory_method=args.theory, progress=_show_progress(args),
+        net,
+        batch=args.batch or preset.batch,
+        seed=args.seed,
+        device=args.device,
+        jacobian=args.jacobian,
+        histograms=args.hist_bins,
+        dtype=args.dtype,
+        theory_method=args.theory,
+        progress=_show_progress(args),
     )
     data = result.to_dict()
     if args.json:
         print(json.dumps(data))
     else:
-        print(f"{args.activation} net {widths[0]}->...->{widths[-1]} ({len(widths) - 1} layers), init {result.init}, "
-              f"batch {result.batch}, seed {result.seed}, device {result.device}")
+        print(
+            f"{args.activation} net {widths[0]}->...->{widths[-1]} ({len(widths) - 1} layers), init {result.init}, "
+            f"batch {result.batch}, seed {result.seed}, device {result.device}"
+        )
         print(_table(data["layers"], TABLE_COLUMNS))
         print(_wander_note(widths, args.activation, args.negative_slope))
     if args.plot:
         import matplotlib
+
         matplotlib.use("Agg")
-        from .plotting import plot_propagation
+        from .course.plotting import plot_propagation
+
         _save(plot_propagation(result), args.plot)
 
 
 def _run_train(args, parser, preset) -> None:
-    from .presets import default_data
-    from .spec import MLP
-    from .training import train
+    from .course.presets import default_data
+    from .measure.spec import MLP
+    from .measure.training import train
+
     widths = _widths(args, parser, preset, train=True)
     net = MLP(widths, args.activation, args.init, dict(args.init_arg))
     result = train(
-        net, default_data(preset.name),
-        steps=args.steps if args.steps is not None else preset.glorot_steps, lr=args.lr, batch=args.batch,
-        optimizer=args.optimizer, seed=args.seed, device=args.device, record_every=args.record_every,
+        net,
+        default_data(preset.name),
+        steps=args.steps if args.steps is not None else preset.glorot_steps,
+        lr=args.lr,
+        batch=args.batch,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        device=args.device,
+        record_every=args.record_every,
         progress=_show_progress(args),
     )
     if args.csv == "-":
@@ -306,22 +406,28 @@ def _run_train(args, parser, preset) -> None:
     if args.json:
         print(json.dumps(result.to_dict()))
     elif args.csv != "-":
-        rows = [{"step": s, "train_loss": a, "train_error": b, "test_error": c}
-                for s, a, b, c in zip(result.steps, result.train_loss, result.train_error, result.test_error)]
-        print(f"{args.activation} MLP {'-'.join(map(str, widths))}, init {result.init}, {args.optimizer} "
-              f"lr {args.lr}, batch {args.batch}, device {result.device}"
-              + (" (diverged)" if result.diverged else ""))
+        rows = [
+            {"step": s, "train_loss": a, "train_error": b, "test_error": c}
+            for s, a, b, c in zip(result.steps, result.train_loss, result.train_error, result.test_error)
+        ]
+        print(
+            f"{args.activation} MLP {'-'.join(map(str, widths))}, init {result.init}, {args.optimizer} "
+            f"lr {args.lr}, batch {args.batch}, device {result.device}" + (" (diverged)" if result.diverged else "")
+        )
         print(_table(rows, ("step", "train_loss", "train_error", "test_error")))
     if args.plot:
         import matplotlib
+
         matplotlib.use("Agg")
-        from .plotting import plot_training
+        from .course.plotting import plot_training
+
         _save(plot_training(result), args.plot)
 
 
 def _run_audit(args, parser, preset) -> None:
-    from .audit import audit
-    from .demos import build
+    from .course.demos import build
+    from .measure.audit import audit
+
     model, _ = build(args.spec, args.kwargs, seed=args.seed)
     report = audit(model)
     print(report.to_json() if args.json else report)
@@ -329,26 +435,31 @@ def _run_audit(args, parser, preset) -> None:
 
 def _model_and_inputs(args):
     """The SPEC's model and its inputs: the factory's, or a batch of ``--input-shape`` (``--tokens``)."""
-    from .demos import build, random_inputs
+    from .course.demos import build, random_inputs
+
     model, inputs = build(args.spec, args.kwargs, seed=args.seed)
     if args.input_shape is not None:
         inputs = random_inputs(args.input_shape, args.tokens, args.seed)
     elif args.tokens is not None:
         raise ValueError("--tokens needs --input-shape (e.g. --input-shape 8,32 --tokens 1000)")
     if inputs is None:
-        raise ValueError(f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs), "
-                         "or give --input-shape (and --tokens for token ids)")
+        raise ValueError(
+            f"spec {args.spec!r}: the factory returned no inputs; make it return (module, inputs), "
+            "or give --input-shape (and --tokens for token ids)"
+        )
     return model, inputs
 
 
 def _input_shapes(inputs) -> str:
     import torch
+
     inputs = (inputs,) if isinstance(inputs, torch.Tensor) else inputs
     return ", ".join(str(tuple(t.shape)) for t in inputs if isinstance(t, torch.Tensor))
 
 
 def _run_probe(args, parser, preset) -> None:
-    from .probe import probe
+    from .measure.probe import probe
+
     model, inputs = _model_and_inputs(args)
     result = probe(model, inputs, hist_bins=args.hist_bins, seed=args.seed)
     if args.json:
@@ -358,32 +469,45 @@ def _run_probe(args, parser, preset) -> None:
         print(_table(result.rows, PROBE_COLUMNS))
     if args.plot:
         import matplotlib
+
         matplotlib.use("Agg")
-        from .plotting import plot_probe
+        from .course.plotting import plot_probe
+
         _save(plot_probe(result, title=args.spec), args.plot)
 
 
 def _run_doctor(args, parser, preset) -> int:
-    from .doctor import doctor
+    from .measure.doctor import doctor
+
     model, inputs = _model_and_inputs(args)
     report = doctor(model, inputs, seed=args.seed)
     print(json.dumps({"spec": args.spec, "kwargs": args.kwargs, **report.to_dict()}) if args.json else report)
     if args.plot:
         import matplotlib
+
         matplotlib.use("Agg")
-        _save(report.plot(), args.plot)
+        from .course.plotting import plot_probe
+
+        # the per-module output and gradient variances at initialization, log scale
+        _save(plot_probe(report.signal, title="doctor"), args.plot)
     return 0 if report.healthy else 1
 
 
-RUNS = {"propagate": _run_propagate, "train": _run_train, "probe": _run_probe, "audit": _run_audit,
-        "doctor": _run_doctor}
+RUNS = {
+    "propagate": _run_propagate,
+    "train": _run_train,
+    "probe": _run_probe,
+    "audit": _run_audit,
+    "doctor": _run_doctor,
+}
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = args.subparser
-    from .presets import preset as get_preset
+    from .course.presets import preset as get_preset
+
     try:
         preset = get_preset(getattr(args, "preset", None))
         code = RUNS[args.command](args, sub, preset)

@@ -27,8 +27,12 @@ def main(argv=None) -> None:
     args.add_argument("--preset", choices=_run.PRESET_NAMES, default="quick")
     args.add_argument("--device", default="auto")
     args.add_argument("--out", default=None, metavar="DIR")
-    args.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                      help="scripts run at once (default: 2, or 1 on a 1-core machine); use 1 on a GPU")
+    args.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="scripts run at once (default: 2, or 1 on a 1-core machine); use 1 on a GPU",
+    )
     ns = args.parse_args(argv)
     if ns.jobs < 1:
         args.error(f"--jobs must be at least 1, got {ns.jobs}")

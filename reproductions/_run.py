@@ -10,16 +10,20 @@ from typing import Callable
 
 import torch
 
-from initlib import results
-from initlib.devices import resolve_device
+from initlib.course import results
+from initlib.measure.devices import resolve_device
 
 PRESET_NAMES = ("quick", "cpu", "paper")
 
 
 def parser(name: str, doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m reproductions.{name}", description=doc)
-    p.add_argument("--preset", choices=PRESET_NAMES, default="quick",
-                   help="quick: seconds (CI); cpu: minutes on a 2-core CPU; paper: the paper's sizes (GPU)")
+    p.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        default="quick",
+        help="quick: seconds (CI); cpu: minutes on a 2-core CPU; paper: the paper's sizes (GPU)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     p.add_argument("--out", default=None, metavar="DIR", help="where NAME.json goes (default: results/)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

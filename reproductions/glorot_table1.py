@@ -21,8 +21,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import initlib
-from initlib import data as datasets
-from initlib import ensembles, training
+from initlib.course import data as datasets
+from initlib.measure import ensembles, training
 
 from . import _run
 
@@ -30,29 +30,53 @@ NAME = "glorot_table1"
 # Each start as variance_scaling(scale, mode, "uniform"): eq. (1) and eq. (16).
 INITS = {"standard": {"scale": 1 / 3, "mode": "fan_in"}, "normalized": {"scale": 1.0, "mode": "fan_avg"}}
 # Table 1, Shapeset-3x2 column, as fractions.
-PAPER = {("softsign", "standard"): 0.1627, ("softsign", "normalized"): 0.1606, ("tanh", "standard"): 0.2715,
-         ("tanh", "normalized"): 0.1560, ("sigmoid", "standard"): 0.8261}
+PAPER = {
+    ("softsign", "standard"): 0.1627,
+    ("softsign", "normalized"): 0.1606,
+    ("tanh", "standard"): 0.2715,
+    ("tanh", "normalized"): 0.1560,
+    ("sigmoid", "standard"): 0.8261,
+}
 BATCH, HIDDEN_LAYERS = 10, 5
 TEST_SEED, STREAM_SEED = 0, 1  # the stream's block k has seed STREAM_SEED + k
 PRESETS = {
     "quick": dict(width=16, lrs=(0.1, 0.3), updates=60, records=3, n_val=100, n_test=100, chunk=200),
-    "cpu": dict(width=256, lrs=(0.01, 0.03, 0.1, 0.3), updates=60_000, records=20, n_val=1000, n_test=2000,
-                chunk=10_000),
-    "paper": dict(width=1000, lrs=(0.01, 0.03, 0.1, 0.3), updates=5_000_000, records=50, n_val=10_000,
-                  n_test=10_000, chunk=100_000),
+    "cpu": dict(
+        width=256, lrs=(0.01, 0.03, 0.1, 0.3), updates=60_000, records=20, n_val=1000, n_test=2000, chunk=10_000
+    ),
+    "paper": dict(
+        width=1000,
+        lrs=(0.01, 0.03, 0.1, 0.3),
+        updates=5_000_000,
+        records=50,
+        n_val=10_000,
+        n_test=10_000,
+        chunk=100_000,
+    ),
 }
 
 
 def ensemble(widths, activation: str, members: list[tuple[str, float]]) -> nn.Sequential:
     """One MLP per ``(start, lr)`` member, drawn from seed 0 with that start's law, stacked into
-    :class:`initlib.ensembles.EnsembleLinear` layers (the activation between them)."""
-    nets = [initlib.init_module(training.mlp(widths, activation), "variance_scaling",
-                                generator=torch.Generator().manual_seed(0), distribution="uniform", **INITS[start])
-            for start, _ in members]
+    :class:`initlib.measure.ensembles.EnsembleLinear` layers (the activation between them)."""
+    nets = [
+        initlib.init_module(
+            training.mlp(widths, activation),
+            "variance_scaling",
+            generator=torch.Generator().manual_seed(0),
+            distribution="uniform",
+            **INITS[start],
+        )
+        for start, _ in members
+    ]
     layers: list[nn.Module] = []
     for l in range(len(widths) - 1):
-        layers.append(ensembles.EnsembleLinear(torch.stack([n[2 * l].weight.detach() for n in nets]),
-                                               torch.stack([n[2 * l].bias.detach() for n in nets])))
+        layers.append(
+            ensembles.EnsembleLinear(
+                torch.stack([n[2 * l].weight.detach() for n in nets]),
+                torch.stack([n[2 * l].bias.detach() for n in nets]),
+            )
+        )
         if l < len(widths) - 2:
             layers.append(nets[0][2 * l + 1])
     return nn.Sequential(*layers)
@@ -61,8 +85,10 @@ def ensemble(widths, activation: str, members: list[tuple[str, float]]) -> nn.Se
 def _errors(model, x, y, members: int) -> torch.Tensor:
     """Each member's error fraction on ``(x, y)``."""
     with torch.no_grad():
-        wrong = sum((model(cx.expand(members, *cx.shape)).argmax(-1) != cy).sum(1)
-                    for cx, cy in zip(x.split(1000), y.split(1000)))
+        wrong = sum(
+            (model(cx.expand(members, *cx.shape)).argmax(-1) != cy).sum(1)
+            for cx, cy in zip(x.split(1000), y.split(1000))
+        )
     return wrong / len(x)
 
 
@@ -76,16 +102,22 @@ def stream(s: dict):
 def train_online(s: dict, activations: dict, device, progress: bool) -> dict:
     """Train every activation's ensemble (``{activation: [(start, lr), ...]}``) on one stream;
     curves of the online training loss and of the validation and test errors per member."""
-    x_val, y_val, x_test, y_test = (t.to(device) for t in
-                                    datasets.shapeset_split(s["n_val"], s["n_test"], seed=TEST_SEED))
-    widths = [datasets.SIDE ** 2] + [s["width"]] * HIDDEN_LAYERS + [datasets.NUM_CLASSES]
+    x_val, y_val, x_test, y_test = (
+        t.to(device) for t in datasets.shapeset_split(s["n_val"], s["n_test"], seed=TEST_SEED)
+    )
+    widths = [datasets.SIDE**2] + [s["width"]] * HIDDEN_LAYERS + [datasets.NUM_CLASSES]
     runs = {}
     for act, members in activations.items():
         model = ensemble(widths, act, members).to(device)
         rates = torch.tensor([lr for _, lr in members], device=device)
-        runs[act] = dict(model=model, rates=rates, E=len(members), loss_sum=torch.zeros(len(members), device=device),
-                         finite=torch.ones(len(members), dtype=torch.bool, device=device),
-                         curves={"steps": [], "train_loss": [], "valid_error": [], "test_error": []})
+        runs[act] = dict(
+            model=model,
+            rates=rates,
+            E=len(members),
+            loss_sum=torch.zeros(len(members), device=device),
+            finite=torch.ones(len(members), dtype=torch.bool, device=device),
+            curves={"steps": [], "train_loss": [], "valid_error": [], "test_error": []},
+        )
     every = max(1, s["updates"] // s["records"])
 
     def record(step: int, count: int) -> None:
@@ -143,21 +175,44 @@ def run(s: dict, device, progress: bool) -> dict:
             own = [i for i, (m, _) in enumerate(members) if m == st]
             # at every record, the member that validation would choose there: matched budgets
             best = [select(c, members, st, k) for k in range(len(c["steps"]))]
-            rows.append({"activation": act, "init": st, "lr": members[e][1], "lr_grid": list(s["lrs"]),
-                         "valid_errors": [c["valid_error"][-1][i] for i in own],
-                         "test_error": c["test_error"][-1][e], "paper_test_error": PAPER[(act, st)],
-                         "diverged": [c["diverged"][i] for i in own],
-                         "chosen": {"lr": [members[b][1] for b in best],
-                                    "valid_error": [c["valid_error"][k][b] for k, b in enumerate(best)],
-                                    "test_error": [c["test_error"][k][b] for k, b in enumerate(best)]},
-                         # every learning rate's curves, [record][lr]
-                         "curves": {"steps": c["steps"],
-                                    **{name: [[rec[i] for i in own] for rec in c[name]]
-                                       for name in ("train_loss", "valid_error", "test_error")}}})
-    return {"dataset": "Shapeset-3x2", "online": True, "widths": [datasets.SIDE ** 2] + [s["width"]] * HIDDEN_LAYERS
-            + [datasets.NUM_CLASSES], "batch": BATCH, "optimizer": "sgd", "updates": s["updates"],
-            "examples_seen": s["updates"] * BATCH, "n_val": s["n_val"], "n_test": s["n_test"],
-            "chance_error": datasets.majority_error(), "rows": rows}
+            rows.append(
+                {
+                    "activation": act,
+                    "init": st,
+                    "lr": members[e][1],
+                    "lr_grid": list(s["lrs"]),
+                    "valid_errors": [c["valid_error"][-1][i] for i in own],
+                    "test_error": c["test_error"][-1][e],
+                    "paper_test_error": PAPER[(act, st)],
+                    "diverged": [c["diverged"][i] for i in own],
+                    "chosen": {
+                        "lr": [members[b][1] for b in best],
+                        "valid_error": [c["valid_error"][k][b] for k, b in enumerate(best)],
+                        "test_error": [c["test_error"][k][b] for k, b in enumerate(best)],
+                    },
+                    # every learning rate's curves, [record][lr]
+                    "curves": {
+                        "steps": c["steps"],
+                        **{
+                            name: [[rec[i] for i in own] for rec in c[name]]
+                            for name in ("train_loss", "valid_error", "test_error")
+                        },
+                    },
+                }
+            )
+    return {
+        "dataset": "Shapeset-3x2",
+        "online": True,
+        "widths": [datasets.SIDE**2] + [s["width"]] * HIDDEN_LAYERS + [datasets.NUM_CLASSES],
+        "batch": BATCH,
+        "optimizer": "sgd",
+        "updates": s["updates"],
+        "examples_seen": s["updates"] * BATCH,
+        "n_val": s["n_val"],
+        "n_test": s["n_test"],
+        "chance_error": datasets.majority_error(),
+        "rows": rows,
+    }
 
 
 def main(argv=None) -> dict:

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import initlib
-from initlib import data as datasets
+from initlib.course import data as datasets
 
 from . import _run
 
@@ -43,12 +43,42 @@ EVAL_EXAMPLES = 500
 PRESETS = {
     # controls: extra runs of the deepest net, as (start, optimizer, lr, weight decay); the one below
     # asks whether weight decay is what holds the "Xavier" start still
-    "quick": dict(depths=[30], controls=[("xavier", "momentum", 0.003, 0.0)], channels=2, fc_width=16, n_train=256, n_test=64, steps=12,
-                  batch=8, lr=0.003, record_every=4),
-    "cpu": dict(depths=[30, 22], controls=[("xavier", "momentum", 0.003, 0.0)], channels=16, fc_width=256, n_train=10_000, n_test=500,
-                steps=3000, batch=32, lr=0.003, record_every=100),
-    "paper": dict(depths=[30, 22], controls=[("xavier", "momentum", 0.003, 0.0)], channels=64, fc_width=1000, n_train=100_000, n_test=10_000,
-                  steps=100_000, batch=128, lr=0.003, record_every=2000),
+    "quick": dict(
+        depths=[30],
+        controls=[("xavier", "momentum", 0.003, 0.0)],
+        channels=2,
+        fc_width=16,
+        n_train=256,
+        n_test=64,
+        steps=12,
+        batch=8,
+        lr=0.003,
+        record_every=4,
+    ),
+    "cpu": dict(
+        depths=[30, 22],
+        controls=[("xavier", "momentum", 0.003, 0.0)],
+        channels=16,
+        fc_width=256,
+        n_train=10_000,
+        n_test=500,
+        steps=3000,
+        batch=32,
+        lr=0.003,
+        record_every=100,
+    ),
+    "paper": dict(
+        depths=[30, 22],
+        controls=[("xavier", "momentum", 0.003, 0.0)],
+        channels=64,
+        fc_width=1000,
+        n_train=100_000,
+        n_test=10_000,
+        steps=100_000,
+        batch=128,
+        lr=0.003,
+        record_every=2000,
+    ),
 }
 
 
@@ -59,13 +89,19 @@ def conv_net(depth: int, channels: int, fc_width: int) -> nn.Sequential:
     n_in = 1
     for stage, count in enumerate(STAGES[depth]):
         for _ in range(count):
-            n_out = channels * 2 ** stage
+            n_out = channels * 2**stage
             layers += [nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.ReLU()]
             n_in = n_out
         layers.append(nn.MaxPool2d(2))
     side = datasets.SIDE // 2 ** len(STAGES[depth])
-    layers += [nn.Flatten(), nn.Linear(n_in * side * side, fc_width), nn.ReLU(),
-               nn.Linear(fc_width, fc_width), nn.ReLU(), nn.Linear(fc_width, datasets.NUM_CLASSES)]
+    layers += [
+        nn.Flatten(),
+        nn.Linear(n_in * side * side, fc_width),
+        nn.ReLU(),
+        nn.Linear(fc_width, fc_width),
+        nn.ReLU(),
+        nn.Linear(fc_width, datasets.NUM_CLASSES),
+    ]
     return nn.Sequential(*layers)
 
 
@@ -81,8 +117,17 @@ def _evaluate(net, x, y) -> tuple[float, float]:
         return F.cross_entropy(logits, y).item(), (logits.argmax(1) != y).float().mean().item()
 
 
-def train_conv(net, split, s: dict, optimizer: str = "momentum", lr: float | None = None, seed: int = 0,
-               device="cpu", progress: bool = False, weight_decay: float = WEIGHT_DECAY) -> dict:
+def train_conv(
+    net,
+    split,
+    s: dict,
+    optimizer: str = "momentum",
+    lr: float | None = None,
+    seed: int = 0,
+    device="cpu",
+    progress: bool = False,
+    weight_decay: float = WEIGHT_DECAY,
+) -> dict:
     """SGD (``"momentum"``: 0.9, or ``"sgd"``: none) with ``weight_decay`` (He et al.'s 5e-4) on
     ``split``; the curves and the per-layer relative gradients and steps, every ``s["record_every"]``
     updates."""
@@ -92,8 +137,9 @@ def train_conv(net, split, s: dict, optimizer: str = "momentum", lr: float | Non
     net = net.to(device)
     x, y, x_test, y_test = (t.to(device) for t in split)
     params = weights(net)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=MOMENTUM if optimizer == "momentum" else 0.0,
-                          weight_decay=weight_decay)
+    opt = torch.optim.SGD(
+        net.parameters(), lr=lr, momentum=MOMENTUM if optimizer == "momentum" else 0.0, weight_decay=weight_decay
+    )
     gen = torch.Generator().manual_seed(seed)
     out = {"steps": [], "train_loss": [], "test_error": [], "grad_ratio": [], "step_ratio": []}
     order, cursor = torch.randperm(len(x), generator=gen), 0
@@ -101,7 +147,7 @@ def train_conv(net, split, s: dict, optimizer: str = "momentum", lr: float | Non
     for step in range(s["steps"] + 1):
         if cursor + s["batch"] > len(x):
             order, cursor = torch.randperm(len(x), generator=gen), 0
-        idx = order[cursor:cursor + s["batch"]].to(device)
+        idx = order[cursor : cursor + s["batch"]].to(device)
         cursor += s["batch"]
         loss = F.cross_entropy(net(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
@@ -135,19 +181,40 @@ def run(s: dict, device, progress: bool) -> dict:
         rows = []
         for start, optimizer, lr, decay in runs:
             scheme, kwargs = STARTS[start]
-            net = initlib.init_module(conv_net(depth, s["channels"], s["fc_width"]), scheme,
-                                      generator=torch.Generator().manual_seed(0), **kwargs)
-            rows.append({"init": start, "scheme": scheme, "scheme_kwargs": kwargs, "optimizer": optimizer, "lr": lr,
-                         "weight_decay": decay,
-                         **train_conv(net, split, s, optimizer, lr, device=device, progress=progress,
-                                      weight_decay=decay)})
+            net = initlib.init_module(
+                conv_net(depth, s["channels"], s["fc_width"]),
+                scheme,
+                generator=torch.Generator().manual_seed(0),
+                **kwargs,
+            )
+            rows.append(
+                {
+                    "init": start,
+                    "scheme": scheme,
+                    "scheme_kwargs": kwargs,
+                    "optimizer": optimizer,
+                    "lr": lr,
+                    "weight_decay": decay,
+                    **train_conv(net, split, s, optimizer, lr, device=device, progress=progress, weight_decay=decay),
+                }
+            )
         nets[str(depth)] = {"conv_layers": sum(STAGES[depth]), "fc_layers": 3, "rows": rows}
     priors = datasets.class_priors()
-    return {"network": "conv", "dataset": "Shapeset-3x2", "channels": [s["channels"] * 2 ** k for k in range(3)],
-            "fc_width": s["fc_width"], "batch": s["batch"], "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
-            "updates": s["steps"], "n_train": s["n_train"], "n_test": s["n_test"],
-            "chance_error": datasets.majority_error(), "prior_entropy": float(-(priors * priors.log()).sum()),
-            "depths": nets}
+    return {
+        "network": "conv",
+        "dataset": "Shapeset-3x2",
+        "channels": [s["channels"] * 2**k for k in range(3)],
+        "fc_width": s["fc_width"],
+        "batch": s["batch"],
+        "momentum": MOMENTUM,
+        "weight_decay": WEIGHT_DECAY,
+        "updates": s["steps"],
+        "n_train": s["n_train"],
+        "n_test": s["n_test"],
+        "chance_error": datasets.majority_error(),
+        "prior_entropy": float(-(priors * priors.log()).sum()),
+        "depths": nets,
+    }
 
 
 def main(argv=None) -> dict:

@@ -2,7 +2,7 @@
 
 PyPI's torchvision wheel, which ``mup`` pulls in, is a CUDA build whose ops do not load next to
 the CPU torch, and transformers imports torchvision whenever it finds it installed. None of the
-models below needs it, so :func:`initlib.demos.import_transformers` hides a torchvision that cannot
+models below needs it, so :func:`initlib.course.demos.import_transformers` hides a torchvision that cannot
 be imported.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from initlib.demos import import_transformers
+from initlib.course.demos import import_transformers
 
 T = import_transformers()
 T.logging.set_verbosity_error()

@@ -9,8 +9,9 @@ import sympy as sp
 import torch
 from scipy import integrate
 
-from initlib import activations, symbolic
-from initlib.activations import ACTIVATIONS, NAMES
+from initlib import activations
+from initlib.laws.activations import ACTIVATIONS, NAMES
+from initlib.theory import symbolic
 
 SLOPE = {"leaky_relu": 0.2}
 GRID = torch.linspace(-6, 6, 2001, dtype=torch.float64)

@@ -77,7 +77,7 @@ def largest_gap(dtype, eps):
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        digits = initlib.data.digits_split()
+        digits = initlib.course.data.digits_split()
         x, y = digits.x_train[:128].to(dtype), digits.y_train[:128]
         gap = 0.0
         for n in WIDTHS:

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import cli, demos
+from initlib import cli
+from initlib.course import demos
 
 from tolerances import assert_variance
 

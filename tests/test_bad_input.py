@@ -259,7 +259,7 @@ def test_device_default(monkeypatch):
 
 
 def test_presets(monkeypatch):
-    from initlib.presets import preset
+    from initlib.course.presets import preset
 
     monkeypatch.delenv("INITLIB_PRESET", raising=False)
     assert preset().name == ("paper" if torch.cuda.is_available() else "quick")

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-import initlib.presets
-import initlib.training
+import initlib.course.presets
+import initlib.measure.training
 from initlib import cli
-from initlib.data import gaussian_mixture_split
+from initlib.course.data import gaussian_mixture_split
 
 
 def run(capsys, *argv):
@@ -145,8 +145,8 @@ def test_propagate_init_args_and_preset(capsys):
     default = json.loads(
         run(capsys, "propagate", "--preset", "quick", "--device", "cpu", "--json", "--hist-bins", "0", "--depth", "2")
     )
-    assert default["batch"] == initlib.presets.preset("quick").batch
-    assert default["widths"] == [initlib.presets.preset("quick").deep_width] * 3
+    assert default["batch"] == initlib.course.presets.preset("quick").batch
+    assert default["widths"] == [initlib.course.presets.preset("quick").deep_width] * 3
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def _split():
 @pytest.fixture
 def small_data(monkeypatch):
     """Shapeset takes seconds to draw: the CLI's train path gets a small stand-in of the same shape."""
-    monkeypatch.setattr(initlib.presets, "default_data", lambda preset_name=None: _split())
+    monkeypatch.setattr(initlib.course.presets, "default_data", lambda preset_name=None: _split())
 
 
 def test_train_table_json_csv(capsys, tmp_path, small_data):
@@ -214,14 +214,14 @@ def test_train_table_json_csv(capsys, tmp_path, small_data):
     assert len(result["grad_var"][0]) == 3
     csv_file = tmp_path / "curves.csv"
     run(capsys, *common, "--csv", str(csv_file))
-    columns = initlib.training.TrainResult.read_csv(csv_file)
+    columns = initlib.measure.training.TrainResult.read_csv(csv_file)
     assert columns["step"] == [0, 10, 20] and columns["test_error"] == pytest.approx(result["test_error"])
     stdout_csv = run(capsys, *common, "--csv", "-")
     assert stdout_csv.splitlines()[0].startswith("step,train_loss")
 
 
 def test_train_plot(capsys, tmp_path, small_data):
-    pytest.importorskip("initlib.plotting").__dict__.get("plot_training") or pytest.skip("no plot_training yet")
+    pytest.importorskip("initlib.course.plotting").__dict__.get("plot_training") or pytest.skip("no plot_training yet")
     figure = tmp_path / "train.png"
     run(
         capsys,
@@ -271,7 +271,7 @@ def test_train_default_width_is_the_training_width(capsys, small_data):
             capsys, "train", "--preset", "quick", "--depth", "1", "--steps", "0", "--device", "cpu", "--json", "--quiet"
         )
     )
-    assert out["widths"] == [1024, initlib.presets.preset("quick").glorot_train_width, 9]
+    assert out["widths"] == [1024, initlib.course.presets.preset("quick").glorot_train_width, 9]
 
 
 @pytest.mark.parametrize("spec", ["mlp", "cnn", "resnet", "transformer", "lstm"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from initlib import data
+from initlib.course import data
 
 Z = 6.0
 N_PRIORS = 20_000
@@ -181,7 +181,7 @@ def test_gaussian_mixture():
 
 
 def test_digits_are_standardised_real_images_split_by_seed():
-    from initlib.data import digits_split
+    from initlib.course.data import digits_split
 
     a, b = digits_split(seed=0), digits_split(seed=0)
     assert all(torch.equal(u, v) for u, v in zip(a, b))

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from initlib import demos
+from initlib.course import demos
 
 
 @pytest.mark.parametrize("name", sorted(demos.DEMOS))

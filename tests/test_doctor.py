@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import cli, demos
+from initlib import cli
+from initlib.course import demos
 
 import real_models as R
 
@@ -75,7 +76,7 @@ def test_gpt2_without_its_branch_scaling_is_flagged_and_the_fix_measured(gpt2_sm
 
 def test_tied_weight_drawn_for_the_embedding():
     model, x = R.gpt2(), R.tokens()
-    with pytest.warns(initlib.tied.TiedWeightWarning):
+    with pytest.warns(initlib.laws.tied.TiedWeightWarning):
         initlib.init_module(model, "kaiming_normal", tied="first", generator=torch.Generator().manual_seed(0))
     verdicts = {v.problem: v for v in initlib.doctor(model, x).verdicts}
     tied = verdicts["tied weight drawn for the embedding's fans"]
@@ -142,7 +143,7 @@ def test_cli_exit_codes_json_and_plot(capsys, tmp_path):
 def test_cli_doctor_on_a_transformers_config(capsys):
     argv = [
         "doctor",
-        "initlib.demos:transformers_model",
+        "initlib.course.demos:transformers_model",
         "--kwargs",
         json.dumps(
             {
@@ -168,7 +169,7 @@ def test_cli_doctor_on_a_transformers_config(capsys):
         cli.main(
             [
                 "doctor",
-                "initlib.demos:transformers_model",
+                "initlib.course.demos:transformers_model",
                 "--kwargs",
                 '{"model": "NoSuchModel"}',
                 "--input-shape",

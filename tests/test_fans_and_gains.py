@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import initlib
-from initlib.fans import fans_of_shape
+from initlib.laws.fans import fans_of_shape
 
 
 @pytest.mark.parametrize("shape", [(3, 2), (33, 16, 3, 3), (8, 4, 5), (2, 3, 1, 2, 3), (1, 1), (300, 200)])
@@ -30,7 +30,7 @@ def test_layers_report_the_fans_their_shapes_mean():
     "mode,expected", [("fan_in", 144), ("fan_out", 297), ("fan_avg", 220.5), ("fan_geo_avg", math.sqrt(144 * 297))]
 )
 def test_variance_scaling_modes(mode, expected):
-    from initlib.fans import _fan
+    from initlib.laws.fans import _fan
 
     assert _fan(torch.empty(33, 16, 3, 3), mode) == pytest.approx(expected)
 
@@ -72,7 +72,8 @@ def test_leaky_relu_gain_of_a_huge_slope_is_its_limit(slope):
 
 def test_the_leaky_slope_has_one_home(monkeypatch):
     """calculate_gain's default slope is the activation registry's, torch.nn.LeakyReLU's 0.01."""
-    from initlib import activations, gains
+    from initlib import activations
+    from initlib.laws import gains
 
     assert activations.DEFAULT_NEGATIVE_SLOPE == nn.LeakyReLU().negative_slope
     assert gains.calculate_gain("leaky_relu") == nn.init.calculate_gain("leaky_relu", 0.01)
@@ -101,8 +102,8 @@ def test_fans_of_shape_equal_torchs(shape):
 
 def test_fan_in_and_fan_out_reads_the_shape_through_fans_of_shape(monkeypatch):
     # one home for the rule: changing fans_of_shape changes what every tensor reports
-    monkeypatch.setattr(initlib.fans, "fans_of_shape", lambda shape: (-1, -2))
-    assert initlib.fans.fan_in_and_fan_out(torch.empty(3, 4)) == (-1, -2)
+    monkeypatch.setattr(initlib.laws.fans, "fans_of_shape", lambda shape: (-1, -2))
+    assert initlib.laws.fans.fan_in_and_fan_out(torch.empty(3, 4)) == (-1, -2)
 
 
 def test_fans_of_shape_takes_numpy_integers():

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import initlib
-from initlib import gains
+from initlib.laws import gains
 
 FUNCTIONS = [
     "uniform_",

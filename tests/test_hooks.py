@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import initlib
-from initlib.hooks import hooks
+from initlib.measure.hooks import hooks
 
 
 def _count(model: nn.Module) -> int:

@@ -274,7 +274,7 @@ def test_constant_zeros_ones():
     assert torch.equal(initlib.ones_(w), torch.ones(3, 4))
 
 
-@pytest.mark.parametrize("nonlinearity", initlib.gains.NONLINEARITIES)
+@pytest.mark.parametrize("nonlinearity", initlib.laws.gains.NONLINEARITIES)
 def test_calculate_gain_equals_torch(nonlinearity):
     assert initlib.calculate_gain(nonlinearity) == nn.init.calculate_gain(nonlinearity)
 

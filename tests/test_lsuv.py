@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import demos
+from initlib.course import demos
 
 
 def _mlp(depth=8, width=64, act=nn.Tanh, bias=True, seed=0):
@@ -215,7 +215,7 @@ def test_the_package_puts_later_rescalings_on_the_first_layer():
 
 
 def test_forward_rows_can_stop_at_the_measured_layer():
-    from initlib.probe import Site, forward_rows
+    from initlib.measure.probe import Site, forward_rows
 
     model, calls = _mlp(depth=2), []
     model[4].register_forward_hook(lambda m, a, o: calls.append("above"))

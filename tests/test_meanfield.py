@@ -1,4 +1,4 @@
-"""initlib.meanfield: the q-map, the c-map, chi_1, the edge of chaos and the depth scales, checked
+"""initlib.theory.meanfield: the q-map, the c-map, chi_1, the edge of chaos and the depth scales, checked
 against adaptive quadrature (scipy.integrate, an independent route), closed forms, Monte Carlo,
 wide random networks, and the numbers in shared/references.md ("Later work")."""
 
@@ -12,7 +12,7 @@ import torch
 from scipy import integrate, optimize, special
 
 from initlib import activations, theory
-from initlib import meanfield as mf
+from initlib.theory import meanfield as mf
 
 
 def _selu(x):

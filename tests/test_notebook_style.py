@@ -1,7 +1,7 @@
 """The chapters as a reader meets them: code that does not scroll sideways, run top to bottom.
 
 Every code line of every chapter is at most 88 characters (what ``ruff format`` produces with the
-``[tool.ruff]`` settings in pyproject.toml, which also fit the site's code blocks), the code is
+settings in chapters/ruff.toml, which also fit the site's code blocks), the code is
 formatted by ``ruff format`` exactly, and the stored execution counts are 1, 2, ..., N: the
 outputs on the site came from one run from the top, with no cell run twice or skipped.
 """

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import demos
-from initlib.probe import histogram, probe
+from initlib.course import demos
+from initlib.measure.probe import histogram, probe
 
 KINDS = ("mlp", "cnn", "resnet", "transformer", "lstm")
 

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 import initlib
-from initlib import activations, ensembles, propagation, theory
-from initlib.propagation import propagate
-from initlib.spec import Histograms
+from initlib import activations, theory
+from initlib.measure import ensembles, propagation
+from initlib.measure.propagation import propagate
+from initlib.measure.spec import Histograms
 
 CPU = "cpu"
 
@@ -301,7 +302,7 @@ def test_cpu_and_cuda_agree_statistically():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_paper_presets_run_on_cuda():
-    p = initlib.presets.preset("paper")
+    p = initlib.course.presets.preset("paper")
     r = propagate([p.deep_width] * (p.deep_depth + 1), "relu", "kaiming_normal", batch=p.batch, device="cuda")
     assert abs(_slope(r.column("pre_var"))) < _slope_tolerance(p.deep_width, p.deep_depth - 1)
     r = propagate(

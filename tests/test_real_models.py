@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import initlib
-from initlib.tied import TiedWeightWarning
+from initlib.laws.tied import TiedWeightWarning
 
 import real_models as R
 

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import demos, width
-from initlib.record import Record, json_ready
+from initlib import width
+from initlib.course import demos
+from initlib.measure.record import Record, json_ready
 
 # --- every result honours the Record contract ------------------------------------------------------
 

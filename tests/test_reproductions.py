@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import data as datasets
-from initlib import ensembles, results, trainability
+from initlib.course import data as datasets
+from initlib.course import results
+from initlib.measure import ensembles
+from initlib.theory import trainability
 from reproductions import SCRIPTS, glorot_table1, he_fig3, trainable_depth
 
 
@@ -158,7 +160,7 @@ def test_trainable_depth_grid_rates_limits_and_theory(stored):
         mean_valid = [sum(row[j] for row in d["all_valid_accuracy"][k]) for j in range(len(grid))]
         assert d["lr"][k] == grid[mean_valid.index(max(mean_valid))]
         assert [row[grid.index(d["lr"][k])] for row in d["all_train_accuracy"][k]] == d["train_accuracy"][k]
-    # the stored limits are initlib.trainability's rule applied to the stored accuracies
+    # the stored limits are initlib.theory.trainability's rule applied to the stored accuracies
     for k in range(len(d["sigma_w2"])):
         column = [row[k] for row in d["train_accuracy"]]
         limit = trainability.depth_limit(d["depths"], column, d["threshold"])

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import initlib
-from initlib.demos import ResidualBlock
-from initlib.residual import residual_init_
+from initlib.course.demos import ResidualBlock
+from initlib.laws.residual import residual_init_
 
 
 def _stream(n_blocks, width=256, seed=0):

@@ -149,7 +149,7 @@ def _broken_links(links: list[str], base_url: str) -> list[str]:
 
 def test_presets_table_matches_initlib():
     """run_it_yourself.md renders initlib's presets as a table: it must show today's values."""
-    from initlib.presets import PRESETS
+    from initlib.course.presets import PRESETS
 
     rows = {}
     for line in (ROOT / "run_it_yourself.md").read_text(encoding="utf-8").splitlines():
@@ -161,7 +161,7 @@ def test_presets_table_matches_initlib():
         for field in PRESETS["quick"].__dataclass_fields__
         if field != "name"
     }
-    assert rows == expected, "update the presets table in run_it_yourself.md to initlib/presets.py"
+    assert rows == expected, "update the presets table in run_it_yourself.md to initlib/course/presets.py"
 
 
 def test_site_is_built(site_dir):

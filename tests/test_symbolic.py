@@ -1,4 +1,4 @@
-"""initlib.symbolic: every derived result, checked against an independent route, and the proof that
+"""initlib.theory.symbolic: every derived result, checked against an independent route, and the proof that
 initlib's numeric initializers use exactly the derived formulas (the same draws from the same seed)."""
 
 import itertools
@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 
 import initlib
-from initlib import symbolic as S
+from initlib.theory import symbolic as S
 
 n_in, n_out = sp.symbols("n_in n_out", positive=True)
 V = S.VAR_W
@@ -155,7 +155,8 @@ def test_truncated_normal_std():
 
 def test_the_one_truncated_normal_variance_is_the_derived_one():
     """initializers.truncated_normal_variance is the closed form; schemes' trunc_normal law reads it."""
-    from initlib import initializers, schemes
+    from initlib import schemes
+    from initlib.laws import initializers
 
     for k in (0.1, 0.5, 1.0, 2.0, 3.0, 8.0):
         derived = float(S.truncated_normal_variance(k))

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 import initlib
-from initlib import demos, training
+from initlib.course import demos
+from initlib.measure import training
 
 
 def _data(n=200, features=8, classes=3, seed=0):

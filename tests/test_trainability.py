@@ -1,10 +1,10 @@
-"""The depth-limit rule of initlib.trainability, on accuracy curves whose answer is known."""
+"""The depth-limit rule of initlib.theory.trainability, on accuracy curves whose answer is known."""
 
 import math
 
 import pytest
 
-from initlib import trainability
+from initlib.theory import trainability
 
 
 def test_the_limit_interpolates_the_crossing_in_log_depth():

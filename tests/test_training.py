@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 import initlib
-from initlib import data, presets
-from initlib.presets import preset
-from initlib.training import STATS_EXAMPLES, TrainResult, mlp
+from initlib.course import data, presets
+from initlib.course.presets import preset
+from initlib.measure.training import STATS_EXAMPLES, TrainResult, mlp
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -219,7 +219,6 @@ def test_data_is_an_argument_and_the_preset_supplies_shapeset():
     r = initlib.train(net, presets.default_data(), steps=1, device="cpu")
     assert (r.n_train, r.n_test) == (p.glorot_train_size, p.glorot_test_size)
     assert r.activation == "tanh" and r.init == "xavier_uniform" and r.optimizer == "sgd" and r.batch == 10
-    assert initlib.training.default_data is presets.default_data  # the chapters' name for it
 
 
 @pytest.mark.gpu
@@ -237,7 +236,7 @@ def test_plots(easy):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from initlib import plotting
+    from initlib.course import plotting
 
     a, b = run(easy, steps=20, record_every=10), run(easy, steps=20, record_every=10, init="standard_uniform")
     fig = plotting.plot_training([a, b], chance=2 / 3)
@@ -276,7 +275,7 @@ def test_ensemble_trains_like_separate_runs(easy, kwargs):
     lists = {k: v for k, v in kwargs.items() if isinstance(v, list) and k != "seed"}
     seeds = kwargs["seed"]
     scalars = {k: v for k, v in kwargs.items() if k != "seed" and not isinstance(v, list)}
-    for r, (seed, per_member) in zip(runs, initlib.ensembles.members(seeds, **lists)):
+    for r, (seed, per_member) in zip(runs, initlib.measure.ensembles.members(seeds, **lists)):
         one = run(easy, seed=seed, **scalars, **per_member)
         assert r.lr == one.lr == per_member.get("lr", scalars.get("lr", 0.05))
         assert (r.steps, r.diverged, r.seed, r.init_kwargs) == (one.steps, one.diverged, one.seed, one.init_kwargs)

@@ -10,6 +10,7 @@ from torch import nn
 
 import initlib
 from initlib import width as W
+from initlib.course import presets
 
 mup = pytest.importorskip("mup")
 from mup.coord_check import get_coord_data  # noqa: E402
@@ -189,4 +190,4 @@ def test_bad_input_names_the_parameter_and_changes_nothing(kwargs, match):
 
 def test_exported():
     assert initlib.width.parametrize_ is W.parametrize_
-    assert W.sizes("paper")["widths"][-1] == 8192
+    assert presets.width_sizes("paper")["widths"][-1] == 8192

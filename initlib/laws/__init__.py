@@ -1,0 +1,1 @@
+"""The laws: initializers, fans, gains, variance schemes and module-aware initialization."""

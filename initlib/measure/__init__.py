@@ -1,0 +1,1 @@
+"""Measurement: one hook core, probes, propagation, training, audits, LSUV and the width tools."""
