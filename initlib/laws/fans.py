@@ -80,16 +80,27 @@ def fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
     return fans_of_shape(tuple(tensor.shape))
 
 
-def _fan(tensor: torch.Tensor, mode: str) -> float:
-    """The ``n`` in ``variance = scale / n`` (Keras/JAX ``VarianceScaling``)."""
+def fan(fan_in: float, fan_out: float, mode: str) -> float:
+    """The ``n`` in ``Var[W] = scale / n`` (Keras/JAX ``VarianceScaling``), from the two fans.
+
+    ``fan_in`` and ``fan_out`` themselves, their arithmetic mean (Glorot & Bengio's eq. (12):
+    ``2 / (n_in + n_out) = 1 / fan_avg``) or their geometric mean.
+
+    >>> [fan(300, 200, mode) for mode in FAN_MODES]
+    [300, 200, 250.0, 244.94897427831782]
+    """
     check_choice(mode, "mode", FAN_MODES)
-    fan_in, fan_out = fan_in_and_fan_out(tensor)
-    return {
-        "fan_in": fan_in,
-        "fan_out": fan_out,
-        "fan_avg": (fan_in + fan_out) / 2,
-        "fan_geo_avg": math.sqrt(fan_in * fan_out),
-    }[mode]
+    if mode == "fan_in":
+        return fan_in
+    if mode == "fan_out":
+        return fan_out
+    return (fan_in + fan_out) / 2 if mode == "fan_avg" else math.sqrt(fan_in * fan_out)
+
+
+def _fan(tensor: torch.Tensor, mode: str) -> float:
+    """:func:`fan` of a weight's fans (``use_fans`` overrides included)."""
+    check_choice(mode, "mode", FAN_MODES)
+    return fan(*fan_in_and_fan_out(tensor), mode)
 
 
 @contextlib.contextmanager

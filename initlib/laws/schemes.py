@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from . import initializers as I
-from .fans import _fan
+from .fans import fan
 from .gains import calculate_gain
 
 
@@ -38,7 +38,7 @@ class Law:
     distribution: str
 
     def variance(self, fan_in: int, fan_out: int, gain: float = 1.0) -> float:
-        return gain**2 * self.scale / _fan(torch.empty(fan_out, fan_in, device="meta"), self.mode)
+        return gain**2 * self.scale / fan(fan_in, fan_out, self.mode)
 
 
 def _kaiming(fan_in, fan_out, a=0, mode="fan_in", nonlinearity="leaky_relu"):
