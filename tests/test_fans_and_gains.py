@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import initlib
+from initlib.laws import fans
 from initlib.laws.fans import fans_of_shape
 
 
@@ -127,3 +128,18 @@ def test_fans_of_shape_refuses_bad_shapes_naming_the_parameter(shape, error, wor
     with pytest.raises(error, match="^shape ") as caught:
         fans_of_shape(shape)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("fan_in, fan_out", [(1, 1), (300, 200), (144, 297), (7.5, 2)])
+def test_fan_on_plain_numbers_is_the_tensor_rule(fan_in, fan_out):
+    expected = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+    expected["fan_geo_avg"] = math.sqrt(fan_in * fan_out)
+    assert {mode: fans.fan(fan_in, fan_out, mode) for mode in fans.FAN_MODES} == pytest.approx(expected, rel=1e-15)
+    if float(fan_in).is_integer():
+        w = torch.empty(int(fan_out), int(fan_in))
+        assert all(fans._fan(w, mode) == fans.fan(fan_in, fan_out, mode) for mode in fans.FAN_MODES)
+
+
+def test_fan_names_the_modes_on_bad_input():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        fans.fan(3, 4, "fan_sum")
