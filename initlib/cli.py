@@ -39,6 +39,8 @@ import sys
 
 from .laws import activations
 from .laws.schemes import SCHEMES
+from .measure import training
+from .measure.propagation import DTYPES
 from .theory import variance as theory
 
 EXIT_USAGE = 2
@@ -141,7 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="initlib", description="Measure deep nets at initialization, or train them, from the command line."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{propagate,train,audit,probe,doctor}")
+    _add_propagate(sub)
+    _add_train(sub)
+    _audit_parser(sub)
+    _add_probe(sub)
+    _add_doctor(sub)
+    return parser
 
+
+def _add_propagate(sub) -> None:
     prop = sub.add_parser(
         "propagate",
         help="one forward and backward pass, statistics per layer",
@@ -156,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prop.add_argument(
         "--dtype",
-        choices=("float32", "float64"),
+        choices=tuple(DTYPES),
         default="float32",
         help="float64 keeps very deep vanishing/exploding nets finite",
     )
@@ -175,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prop.add_argument("--hist-bins", type=_nonnegative_int, default=0, help="histogram bins (default 0: none)")
 
+
+def _add_train(sub) -> None:
     tr = sub.add_parser(
         "train",
         help="train an MLP on Shapeset-3x2 and print its curves",
@@ -184,13 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tr, "tanh", "xavier_uniform", "number of hidden layers", "width of every hidden layer")
     tr.set_defaults(subparser=tr)
     tr.add_argument("--steps", type=_nonnegative_int, help="updates (default: the preset's)")
-    tr.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
-    tr.add_argument("--batch", type=_positive_int, default=10, help="examples per update (default 10)")
-    tr.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd", help="default sgd")
+    lr, batch = training.DEFAULT_LR, training.DEFAULT_BATCH
+    tr.add_argument("--lr", type=_positive_float, default=lr, help=f"learning rate (default {lr:g})")
+    tr.add_argument("--batch", type=_positive_int, default=batch, help=f"examples per update (default {batch})")
+    tr.add_argument("--optimizer", choices=training.OPTIMIZERS, default="sgd", help="default sgd")
     tr.add_argument("--record-every", type=_positive_int, help="updates between records (default steps/20)")
     tr.add_argument("--csv", metavar="FILE", help="also write the curves as CSV ('-': standard output)")
-    _audit_parser(sub)
-    _add_probe(sub)
+
+
+def _add_doctor(sub) -> None:
     doc = _model_parser(
         sub,
         "doctor",
@@ -201,7 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--plot", metavar="FILE.png", help="save the per-module signal plot to this file")
     _input_options(doc)
-    return parser
 
 
 def _json_object(text: str) -> dict:

@@ -115,3 +115,41 @@ def test_the_public_face_is_sorted_and_resolves():
     assert not {"data", "demos", "plotting", "presets", "results", "course"} & set(names)
     public = {n for n in vars(initlib) if not n.startswith("_")} - {"laws", "measure", "course", "cli"}
     assert public <= set(names), sorted(public - set(names))  # nothing public is left out of __all__
+
+
+def _functions():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield f"{path.relative_to(PACKAGE)}:{node.name}", node
+
+
+def _body_lines(node) -> int:
+    body = node.body[1:] if ast.get_docstring(node) else node.body
+    return body[-1].end_lineno - body[0].lineno + 1 if body else 0
+
+
+def _parameters(node) -> int:
+    args = node.args
+    names = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]]
+    return len(names) - (names[:1] in (["self"], ["cls"])) + (args.vararg is not None) + (args.kwarg is not None)
+
+
+def test_no_function_body_is_over_60_lines():
+    functions = dict(_functions())
+    assert len(functions) > 300  # the walk found the library
+    long = {name: _body_lines(node) for name, node in functions.items() if _body_lines(node) > 60}
+    assert not long, long
+
+
+def test_no_public_function_takes_more_than_10_parameters():
+    public = {name: node for name, node in _functions() if not node.name.startswith("_")}
+    assert "measure/propagation.py:propagate" in public and "measure/training.py:train" in public
+    many = {name: _parameters(node) for name, node in public.items() if _parameters(node) > 10}
+    assert not many, many
+
+
+def test_the_counts_count():
+    tree = ast.parse("def f(self, a, b=1, *c, d, **e):\n    '''doc'''\n    x = 1\n\n    return x\n")
+    node = tree.body[0]
+    assert (_parameters(node), _body_lines(node)) == (5, 3)

@@ -175,7 +175,8 @@ def lsuv_(
     tol : the tolerance on the output *variance*, |Var - 1| < tol (paper: 0.1).
     max_iter : at most this many rescalings per layer (paper: 10).
     orthonormal : first draw every weight layer orthonormal (:func:`initlib.orthogonal_`, from
-        ``seed``) and zero its bias, as the paper does; False keeps the current weights.
+        ``seed``) and zero its bias (initlib's choice: the paper's Algorithm 1 does not mention
+        biases); False keeps the current weights and biases.
 
     Modules with matrix-shaped weights that are not weight layers (Embedding, RNNs, attention's
     packed ``in_proj_weight``) and weight layers whose weight is tied to another module are

@@ -310,6 +310,16 @@ def build(st: _Settings, weights: list, biases: list) -> nn.Sequential:
     return st.net.assemble(st.net.linears(weights, biases), inplace=True)
 
 
+def _pre_stats(weight_var, members: int):
+    """The Linear's forward statistics: Var and mean of s^l, beside the layer's E[W^2]."""
+
+    def stats(s):
+        var, mu = var_mean(s, members)
+        return {"pre_var": var, "pre_mean": mu, "weight_var": weight_var}
+
+    return stats
+
+
 def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: list, x) -> list[Site]:
     """Per layer: the Linear (s^l, dC/ds^l, dC/dW^l) and the activation (h^l, saturation, Jacobian);
     ``weight_vars``: each layer's E[W^2], taken when it was drawn; ``x``: the input."""
@@ -322,13 +332,6 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
 
     def moments(t, total):  # Var and mean of t (per member), given the sum of its entries
         return var_mean(t, members, mu=total / (t.numel() // (members or 1)))
-
-    def pre(weight_var):
-        def stats(s):
-            var, mu = var_mean(s, members)
-            return {"pre_var": var, "pre_mean": mu, "weight_var": weight_var}
-
-        return stats
 
     def grad(l):
         def stats(g):
@@ -371,7 +374,8 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
     sites = []
     for l in range(0, len(model), 2):
         linear = model[l]
-        sites.append(Site(f"{l}", linear, pre(weight_vars[l // 2]), grad(l // 2), [linear.weight], weight_grad(l // 2)))
+        pre = _pre_stats(weight_vars[l // 2], members)
+        sites.append(Site(f"{l}", linear, pre, grad(l // 2), [linear.weight], weight_grad(l // 2)))
         sites.append(Site(f"{l + 1}", model[l + 1], post(linear, l // 2), None))
     return sites
 

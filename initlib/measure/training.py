@@ -59,6 +59,7 @@ STATS_EXAMPLES = 300  # Glorot & Bengio's fixed monitoring set
 TRAIN_EVAL_EXAMPLES = 500  # training loss and error are measured on (at most) this many fixed examples
 EVAL_CHUNK = 2000
 DEFAULT_LR = 0.01
+DEFAULT_BATCH = 10  # Glorot & Bengio's minibatch
 DEFAULT_RECORDS = 20
 STEPS = 2000
 
@@ -490,7 +491,7 @@ def train(
     *,
     steps: int = STEPS,
     lr: float = DEFAULT_LR,
-    batch: int = 10,
+    batch: int = DEFAULT_BATCH,
     optimizer: str = "sgd",
     seed=0,
     device=None,
