@@ -50,6 +50,8 @@ class Record:
     column holds (:meth:`_column`; by default the key ``name`` of each item of ``self.rows``) and
     what its dict holds (:meth:`_payload`, cleaned by :func:`json_ready`)."""
 
+    rows: list  # the table's rows, set by a subclass that keeps the default :meth:`_column`
+
     def columns(self) -> tuple[str, ...]:
         """The names :meth:`column` accepts."""
         raise NotImplementedError(f"{type(self).__name__} must name its columns")
