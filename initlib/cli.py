@@ -345,7 +345,7 @@ def _save(fig, path: str) -> None:
 
 
 def _run_propagate(args, parser, preset) -> None:
-    from .measure.propagation import propagate
+    from .measure.propagation import Propagation, propagate
     from .measure.spec import MLP
 
     widths = _widths(args, parser, preset, train=False)
@@ -361,6 +361,7 @@ def _run_propagate(args, parser, preset) -> None:
         theory_method=args.theory,
         progress=_show_progress(args),
     )
+    assert isinstance(result, Propagation)  # one seed and scalar init keywords: a single run
     data = result.to_dict()
     if args.json:
         print(json.dumps(data))
@@ -383,7 +384,7 @@ def _run_propagate(args, parser, preset) -> None:
 def _run_train(args, parser, preset) -> None:
     from .course.presets import default_data
     from .measure.spec import MLP
-    from .measure.training import train
+    from .measure.training import TrainResult, train
 
     widths = _widths(args, parser, preset, train=True)
     net = MLP(widths, args.activation, args.init, dict(args.init_arg))
@@ -399,6 +400,7 @@ def _run_train(args, parser, preset) -> None:
         record_every=args.record_every,
         progress=_show_progress(args),
     )
+    assert isinstance(result, TrainResult)  # one seed, one rate and scalar init keywords: a single run
     if args.csv == "-":
         result.to_csv(sys.stdout)
     elif args.csv:

@@ -267,7 +267,11 @@ def _param_rows(
         chunks = own.chunks if own is not None else 1
         view = values.t() if own is not None and own.transposed else values
         # chunks > 1 only for a packed parameter, which has its fans (own)
-        parts = [(view[a:b], f) for a, b, f in own.blocks(view.shape[0])] if chunks > 1 and own is not None else [(view, own)]
+        parts = (
+            [(view[a:b], f) for a, b, f in own.blocks(view.shape[0])]
+            if chunks > 1 and own is not None
+            else [(view, own)]
+        )
         for label, (part, part_fans) in zip(_chunk_labels(module, name, chunks), parts):
             stats = _moments(part)
             row = _row(full + label, module, name, values, part, part_fans, stats)

@@ -383,8 +383,10 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
 def _layers(rows: list[dict], st: _Settings, member: int | None) -> list[LayerStats]:
     """Pair the Linear and activation rows of each layer into :class:`LayerStats` (member ``member``
     of an ensemble, or the single run when None)."""
+
     def pick(v: Any) -> Any:  # a statistic, or the member's entry of it
         return v if member is None or v is None else v[member]
+
     layers = []
     for l in range(len(st.widths) - 1):
         lin, act = rows[2 * l], rows[2 * l + 1]

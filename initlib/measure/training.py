@@ -39,6 +39,7 @@ import dataclasses
 import io
 import numbers
 import os
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +67,7 @@ PER_LAYER = ("grad_var", "weight_grad_var", "pre_var", "weight_var", "bias_var")
 PER_RECORD = ("train_loss", "train_error", "test_error")
 
 
-def mlp(widths, activation: str = "tanh") -> nn.Sequential:
+def mlp(widths: Sequence[int], activation: str = "tanh") -> nn.Sequential:
     """``Linear(n_0, n_1), f, Linear(n_1, n_2), f, ..., Linear(n_(L-1), n_L)``: no activation on the
     logits (the softmax is in the loss). Weights and biases keep nn.Linear's default law (drawn
     from torch's global generator) until an init is applied; the layout is :meth:`MLP.assemble`'s."""
@@ -491,18 +492,18 @@ def _loop(run: _Run, steps: int, record_every: int, bar) -> None:
 
 
 def train(
-    net,
-    data,
+    net: MLP | nn.Module,
+    data: Sequence[torch.Tensor],
     *,
     steps: int = STEPS,
-    lr: float = DEFAULT_LR,
+    lr: float | list[float] | tuple[float, ...] = DEFAULT_LR,
     batch: int = 10,
     optimizer: str = "sgd",
-    seed=0,
-    device=None,
+    seed: int | list[int] | tuple[int, ...] = 0,
+    device: str | torch.device | None = None,
     record_every: int | None = None,
     progress: bool = False,
-):
+) -> TrainResult | list[TrainResult]:
     """Train an MLP with softmax + NLL from its initialization, recording as it goes.
 
     Parameters
