@@ -43,6 +43,7 @@ import dataclasses
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -374,7 +375,7 @@ def _norm_verdicts(model) -> list[Verdict]:
     ]
 
 
-def doctor(model: nn.Module, inputs, *, seed: int = 0) -> Diagnosis:
+def doctor(model: nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor], *, seed: int = 0) -> Diagnosis:
     """Diagnose ``model``'s initialization on the batch ``inputs`` (a tensor or a tuple, as
     ``model(*inputs)``): the checks of the module docstring, each problem a :class:`Verdict`
     with its fix measured on a copy. ``model`` is left unchanged (parameters, buffers, mode)."""

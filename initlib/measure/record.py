@@ -27,11 +27,12 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from .._checks import check_choice
 
 
-def json_ready(value):
+def json_ready(value: Any) -> Any:
     """``value`` with every inf/NaN float replaced by None, through dicts, lists, tuples and
     dataclasses (which become dicts); anything else comes back as it is."""
     if isinstance(value, float):
