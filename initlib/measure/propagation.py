@@ -463,7 +463,7 @@ def measure_mlp(st: _Settings, runs: list[tuple[int, dict]], ensemble: bool, pro
 def propagate(
     *net: MLP | Sequence[int] | str | Callable,
     batch: int = BATCH,
-    seed: int | Sequence[int] = 0,
+    seed: int | list[int] | tuple[int, ...] = 0,
     device: str | torch.device | None = None,
     jacobian: bool | int = False,
     histograms: int | Histograms | None = None,

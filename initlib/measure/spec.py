@@ -26,6 +26,7 @@ import inspect
 import math
 import types
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -152,7 +153,7 @@ class MLP:
         init = self.init
         return init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
 
-    def runs(self, seed, **extra) -> tuple[list[tuple[int, dict]], bool]:
+    def runs(self, seed: int | list[int] | tuple[int, ...], **extra: Any) -> tuple[list[tuple[int, dict]], bool]:
         """``([(seed_e, init_kwargs_e), ...], ensemble)``: one run per member when ``seed`` or an init
         keyword (or an ``extra`` one, e.g. train's ``lr``) is a list, else the single run."""
         runs = ensembles.members(seed, **self.init_kwargs, **extra)
