@@ -358,7 +358,7 @@ def _save(fig, path: str) -> None:
 
 
 def _run_propagate(args, parser, preset) -> None:
-    from .measure.propagation import propagate
+    from .measure.propagation import Propagation, propagate
     from .measure.spec import MLP
 
     widths = _widths(args, parser, preset, train=False)
@@ -374,6 +374,7 @@ def _run_propagate(args, parser, preset) -> None:
         theory_method=args.theory,
         progress=_show_progress(args),
     )
+    assert isinstance(result, Propagation)  # one seed and scalar init keywords: a single run
     data = result.to_dict()
     if args.json:
         print(json.dumps(data))
@@ -396,7 +397,7 @@ def _run_propagate(args, parser, preset) -> None:
 def _run_train(args, parser, preset) -> None:
     from .course.presets import default_data
     from .measure.spec import MLP
-    from .measure.training import train
+    from .measure.training import TrainResult, train
 
     widths = _widths(args, parser, preset, train=True)
     net = MLP(widths, args.activation, args.init, dict(args.init_arg))
@@ -412,6 +413,7 @@ def _run_train(args, parser, preset) -> None:
         record_every=args.record_every,
         progress=_show_progress(args),
     )
+    assert isinstance(result, TrainResult)  # one seed, one rate and scalar init keywords: a single run
     if args.csv == "-":
         result.to_csv(sys.stdout)
     elif args.csv:

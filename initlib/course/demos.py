@@ -122,7 +122,9 @@ def import_transformers():
         except Exception:  # noqa: BLE001 -- any failure: transformers must not try it again
             for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
                 del sys.modules[name]
-            sys.modules["torchvision"] = None
+            # None in sys.modules makes `import torchvision` raise ImportError (the import system's
+            # documented block); typeshed types sys.modules as dict[str, ModuleType], without it
+            sys.modules["torchvision"] = None  # type: ignore[assignment]
     try:
         return importlib.import_module("transformers")
     except ImportError as error:

@@ -41,7 +41,7 @@ PACKED_NAMES = {
 }
 
 
-def check_packed(packed) -> dict:
+def check_packed(packed: object) -> dict:
     """``packed`` as a dict {pattern: a block count >= 1, or a tuple of block sizes >= 1}."""
     if packed is None:
         return {}

@@ -40,7 +40,7 @@ def tied_groups(model: nn.Module) -> list[list[tuple[str, nn.Module, str]]]:
     return [group for group in users(model).values() if len(group) > 1]
 
 
-def check_tied(tied, model: nn.Module) -> str:
+def check_tied(tied: object, model: nn.Module) -> str:
     """``tied``: a rule of :data:`TIED_RULES`, or the name of one user of a tied parameter of ``model``."""
     if not isinstance(tied, str):
         raise InitTypeError(

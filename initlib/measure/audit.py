@@ -157,7 +157,7 @@ def _match(stats: _Moments, laws: dict[str, float], families: dict[str, str] | N
         close = {law: d for law, d in close.items() if law not in families or families[law] in fits}
     if not close:
         return None
-    best = min(close, key=close.get)
+    best = min(close, key=close.__getitem__)
     return " = ".join(law for law in laws if law in close and math.isclose(laws[law], laws[best], rel_tol=1e-9))
 
 
@@ -253,8 +253,10 @@ def _row(full, module, name, param, values, fans, stats: _Moments) -> dict:
     }
 
 
-def _param_rows(prefix: str, module: nn.Module, fans: dict, seen: set, users: dict) -> list[tuple[dict, torch.Tensor]]:
-    """``(row, values)`` for each parameter the module owns (each chunk of a packed one), once each."""
+def _param_rows(
+    prefix: str, module: nn.Module, fans: dict, seen: set[int], users: dict
+) -> list[tuple[dict, tuple[torch.Tensor, _Moments]]]:
+    """``(row, (values, moments))`` for each parameter the module owns (each chunk of a packed one), once each."""
     rows = []
     for name, param in module.named_parameters(recurse=False):
         if id(param) in seen:  # a tied parameter is reported where it first appears, with its users
@@ -264,7 +266,12 @@ def _param_rows(prefix: str, module: nn.Module, fans: dict, seen: set, users: di
         values, own = param.detach(), fans.get(full)
         chunks = own.chunks if own is not None else 1
         view = values.t() if own is not None and own.transposed else values
-        parts = [(view[a:b], f) for a, b, f in own.blocks(view.shape[0])] if chunks > 1 else [(view, own)]
+        # chunks > 1 only for a packed parameter, which has its fans (own)
+        parts = (
+            [(view[a:b], f) for a, b, f in own.blocks(view.shape[0])]
+            if chunks > 1 and own is not None
+            else [(view, own)]
+        )
         for label, (part, part_fans) in zip(_chunk_labels(module, name, chunks), parts):
             stats = _moments(part)
             row = _row(full + label, module, name, values, part, part_fans, stats)
@@ -370,7 +377,8 @@ def audit(model: nn.Module, *, packed: dict | None = None) -> Audit:
     """
     if not isinstance(model, nn.Module):
         raise InitTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    fans, seen, users = module_fans(model, packed=check_packed(packed)), set(), _users(model)
+    seen: set[int] = set()
+    fans, users = module_fans(model, packed=check_packed(packed)), _users(model)
     pairs = [pair for prefix, sub in model.named_modules() for pair in _param_rows(prefix, sub, fans, seen, users)]
     rows = [row for row, _ in pairs]
     _identical_notes(rows, [values for _, values in pairs])

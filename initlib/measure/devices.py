@@ -27,7 +27,7 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_device(spec=None) -> torch.device:
+def resolve_device(spec: str | torch.device | None = None) -> torch.device:
     """Turn ``None``/``"auto"`` into :func:`device`, and check that a named device exists."""
     if spec is None or (isinstance(spec, str) and spec == "auto"):
         return device()

@@ -43,6 +43,8 @@ import dataclasses
 import json
 import math
 import warnings
+from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -181,7 +183,8 @@ def _branches(model: nn.Module, blocks: list[str]) -> list[tuple[nn.Module, nn.M
     """(last weight layer, the norm after it or None) of every branch of every block: each child
     of a block that holds weight layers and is not its shortcut (attn and mlp in a transformer),
     or the block itself when its children are single layers (torchvision's BasicBlock)."""
-    named, found = dict(model.named_modules()), []
+    named = dict(model.named_modules())
+    found: list[tuple[nn.Module, nn.Module | None]] = []
     for block_name in blocks:
         block = named[block_name]
         kids = [
@@ -191,7 +194,8 @@ def _branches(model: nn.Module, blocks: list[str]) -> list[tuple[nn.Module, nn.M
         ]
         groups = [k for _, k in kids] if kids and not any(is_weight_layer(k) for _, k in kids) else [block]
         for group in groups:
-            last, norm = None, None
+            last: nn.Module | None = None
+            norm: nn.Module | None = None
             for n, m in group.named_modules():
                 if _is_shortcut(n):
                     continue
@@ -252,7 +256,8 @@ def _residual_verdicts(model, inputs, blocks, stream, unit, normed) -> list[Verd
     factor = 1 / math.sqrt(len(fixed_branches))
     with torch.no_grad():
         for layer, norm in fixed_branches:
-            (norm.weight if norm is not None else layer.weight).mul_(factor)
+            # cast: nn.Module types its attributes as Tensor | Module; a weight layer's and a norm's weight is a Tensor
+            cast(torch.Tensor, norm.weight if norm is not None else layer.weight).mul_(factor)
     after, unit_after, _ = _stream(fixed, inputs, blocks)
     n = len(blocks)
     where = f"{n} blocks ({blocks[0]} .. {blocks[-1]}), {len(fixed_branches)} branches"
@@ -290,7 +295,7 @@ def _tied_verdicts(model, inputs, seed) -> list[Verdict]:
         if not layers or not any(isinstance(m, nn.Embedding) for _, m, _ in group):
             continue
         full, layer = layers[-1]
-        w = layer.weight
+        w = cast(torch.Tensor, layer.weight)  # a weight layer's weight (nn.Module types it Tensor | Module)
         m2 = float(w.detach().double().pow(2).mean())
         factor = fans[full][0] * m2
         if factor <= TIED_LIMIT:
@@ -370,7 +375,7 @@ def _norm_verdicts(model) -> list[Verdict]:
     ]
 
 
-def doctor(model: nn.Module, inputs, *, seed: int = 0) -> Diagnosis:
+def doctor(model: nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor], *, seed: int = 0) -> Diagnosis:
     """Diagnose ``model``'s initialization on the batch ``inputs`` (a tensor or a tuple, as
     ``model(*inputs)``): the checks of the module docstring, each problem a :class:`Verdict`
     with its fix measured on a copy. ``model`` is left unchanged (parameters, buffers, mode)."""

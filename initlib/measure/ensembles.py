@@ -16,17 +16,19 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from .._checks import check_int
 
 
-def is_list(value) -> bool:
+def is_list(value: object) -> bool:
     return isinstance(value, (list, tuple))
 
 
-def members(seed, **kwargs) -> list[tuple[int, dict]] | None:
+def members(seed: int | list[int] | tuple[int, ...], **kwargs: Any) -> list[tuple[int, dict]] | None:
     """``[(seed_e, kwargs_e), ...]`` for an ensemble, None for a single run.
 
     ``seed`` may be an int or a list of E ints; any keyword may be a list of E values (one per
@@ -40,7 +42,10 @@ def members(seed, **kwargs) -> list[tuple[int, dict]] | None:
     if len(set(sizes.values())) != 1 or 0 in sizes.values():
         raise ValueError(f"per-member lists must all have the same length E >= 1, got lengths {sizes}")
     size = next(iter(sizes.values()))
-    seeds = [check_int(s, f"seed[{e}]", 0) for e, s in enumerate(seed)] if is_list(seed) else [seed] * size
+    if isinstance(seed, (list, tuple)):  # is_list, spelled out so that the type checker narrows
+        seeds = [check_int(s, f"seed[{e}]", 0) for e, s in enumerate(seed)]
+    else:
+        seeds = [seed] * size
     return [(seeds[e], {k: (v[e] if is_list(v) else v) for k, v in kwargs.items()}) for e in range(size)]
 
 

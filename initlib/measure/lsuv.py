@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -163,7 +164,13 @@ def _scale_all(model: nn.Module, inputs: tuple, layers: list, tol: float, max_it
 
 
 def lsuv_(
-    model: nn.Module, inputs, tol: float = 0.1, max_iter: int = 10, *, orthonormal: bool = True, seed: int = 0
+    model: nn.Module,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
+    tol: float = 0.1,
+    max_iter: int = 10,
+    *,
+    orthonormal: bool = True,
+    seed: int = 0,
 ) -> LSUVReport:
     """Initialize ``model``'s Linear and Conv layers in place by LSUV on the batch ``inputs``.
 

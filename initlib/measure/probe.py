@@ -34,7 +34,8 @@ import contextlib
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,7 +71,7 @@ def mean(x: torch.Tensor, members: int = 0) -> torch.Tensor:
     return x.mean() if not members else _rows(x, members).mean(1)
 
 
-def var_mean(x: torch.Tensor, members: int = 0, mu=None) -> tuple[torch.Tensor, torch.Tensor]:
+def var_mean(x: torch.Tensor, members: int = 0, mu: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Population variance (divide by the count) and mean (``mu``, if the caller has it already).
 
     E[x^2] - mean^2 loses digits when mean^2 is close to E[x^2] (a sigmoid layer's outputs), so it
@@ -133,7 +134,7 @@ def _high_lands_above(bins: int, low: float, high: float, dtype: torch.dtype) ->
     return int(_scaled(torch.tensor([high], dtype=dtype), bins, low, high)) == bins + 1
 
 
-def check_range(value, name: str) -> tuple[float, float]:
+def check_range(value: object, name: str) -> tuple[float, float]:
     """A histogram range ``(low, high)`` with ``low < high``."""
     from .._checks import check_real
 
@@ -145,7 +146,7 @@ def check_range(value, name: str) -> tuple[float, float]:
     return low, high
 
 
-def check_bins(hist_bins) -> int:
+def check_bins(hist_bins: object) -> int:
     hist_bins = check_int(hist_bins, "hist_bins", 0)
     if hist_bins > MAX_HIST_BINS:
         raise ValueError(f"hist_bins must be at most {MAX_HIST_BINS}, got {hist_bins}")
@@ -198,7 +199,8 @@ def _to_host(tensors: list) -> list[list]:
             )
             parts.append(joined.to("cpu" if several else device, torch.float64))
         values = torch.cat(parts).cpu().tolist() if parts else []
-    chunks, at = [None] * len(tensors), 0
+    chunks: list = [None] * len(tensors)  # every entry is set below
+    at = 0
     for members in kinds.values():
         for i in members:
             chunks[i], at = values[at : at + tensors[i].numel()], at + tensors[i].numel()
@@ -233,7 +235,7 @@ class Site:
     weight: Stats | None = None
 
 
-def first_tensor(value):
+def first_tensor(value: object) -> torch.Tensor | None:
     """The tensor itself, or the first tensor inside a (nested) tuple, list or dict (a ``dict``'s or
     transformers' ``ModelOutput``'s values in their order, so ``logits`` or ``last_hidden_state``);
     None if there is none."""
@@ -253,7 +255,9 @@ def attach(h: Hooks, sites: list[Site], tally: Tally) -> None:
     """Register the sites' hooks on ``h``: a forward hook per module, a gradient hook on each
     output, and one post-accumulate hook per weight. A weight shared by several sites (tied
     embedding and read-out) is hooked once and its gradient, summed over its uses, goes to each."""
-    first_row, pending, owners = {}, {}, {}
+    first_row: dict[int, dict] = {}
+    pending: dict[int, list[torch.Tensor]] = {}
+    owners: dict[int, list[Site]] = {}
 
     def forward_hook(site):
         def hook(module, args, output):
@@ -281,6 +285,7 @@ def attach(h: Hooks, sites: list[Site], tally: Tally) -> None:
                     del pending[id(site)]  # free the gradients now: the next layer's reuse their memory
                     if id(site) in first_row:
                         pooled = grads[0] if len(grads) == 1 else torch.cat([g.reshape(-1) for g in grads])
+                        assert site.weight is not None, "a Site with weights has a weight statistic"
                         first_row[id(site)].update(site.weight(pooled))
 
         return hook
@@ -294,7 +299,7 @@ def attach(h: Hooks, sites: list[Site], tally: Tally) -> None:
 
 
 @contextlib.contextmanager
-def unchanged(model: nn.Module, params: list):
+def unchanged(model: nn.Module, params: list) -> Iterator[None]:
     """Set the ``.grad`` of ``params`` to None for the block, then put back the old ``.grad`` fields and
     every buffer's values (a BatchNorm in train mode updates its running statistics in a forward)."""
     saved = [(p, p.grad) for p in params]
@@ -352,12 +357,12 @@ def measure(
     inputs: tuple,
     sites: list[Site],
     *,
-    grad_output=None,
-    loss=None,
-    draw_grad: Callable | None = None,
+    grad_output: torch.Tensor | None = None,
+    loss: Callable[[Any], torch.Tensor] | None = None,
+    draw_grad: Callable[[torch.Tensor], torch.Tensor] | None = None,
     transfer: bool = True,
-) -> tuple[list[dict], torch.Tensor]:
-    """Run ``model(*inputs)``, back-propagate, and return (the tally's rows, the output).
+) -> tuple[list[dict], torch.Tensor | None]:
+    """Run ``model(*inputs)``, back-propagate, and return (the tally's rows, the output's first tensor).
 
     With ``transfer=False`` the rows keep their device tensors (a caller that measures many times,
     like :func:`initlib.train`, transfers once at its own end).
@@ -380,7 +385,13 @@ def measure(
             if loss is not None:
                 start, grad = loss(output), None
             else:
-                start, grad = _start(y, output), grad_output if grad_output is not None else draw_grad(y)
+                start = _start(y, output)
+                if grad_output is not None:
+                    grad = grad_output
+                elif draw_grad is not None:
+                    grad = draw_grad(start)  # start is y itself
+                else:
+                    raise ValueError("measure: give grad_output, loss or draw_grad")
             if isinstance(start, torch.Tensor) and start.requires_grad and targets:
                 torch.autograd.backward(start, grad, inputs=targets)
     return (tally.finish() if transfer else tally.rows), y
@@ -390,7 +401,7 @@ class OutputError(ValueError):
     """The model's output holds no floating-point tensor to start the backward pass from."""
 
 
-def _start(y, output):
+def _start(y: torch.Tensor | None, output: object) -> torch.Tensor:
     if y is None or not y.is_floating_point():
         kind = type(output).__name__ if y is None else f"{type(output).__name__} whose first tensor is {y.dtype}"
         raise OutputError(
@@ -422,7 +433,7 @@ class ProbeResult(Record):
         return {"rows": self.rows, "hist_edges": self.hist_edges}
 
 
-def json_number(value):
+def json_number(value: object) -> object:
     """JSON has no inf/NaN: they become None (lists are cleaned entry by entry)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -495,13 +506,13 @@ def _where_it_fails(model: nn.Module, inputs: tuple) -> tuple[str, str, str]:
 
 def probe(
     model: nn.Module,
-    inputs,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
     *,
-    grad_output=None,
-    loss=None,
-    at=None,
+    grad_output: torch.Tensor | None = None,
+    loss: Callable[[Any], torch.Tensor] | None = None,
+    at: Sequence[str] | None = None,
     hist_bins: int = 0,
-    hist_range=DEFAULT_RANGE,
+    hist_range: tuple[float, float] = DEFAULT_RANGE,
     seed: int = 0,
 ) -> ProbeResult:
     """One forward and one backward pass through ``model``, measured at the modules named in ``at``.

@@ -31,6 +31,8 @@ True
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -226,8 +228,8 @@ class _Settings:
     jac_examples: int
     hist_bins: int
     hist_rows: int
-    act_range: tuple
-    grad_range: tuple
+    act_range: tuple[float, float]
+    grad_range: tuple[float, float]
 
     @property
     def widths(self) -> list:
@@ -289,7 +291,9 @@ def _check(net: MLP, batch, device, jacobian, histograms, dtype) -> _Settings:
     )
 
 
-def draw(st: _Settings, seed: int, init_kwargs: dict):
+def draw(
+    st: _Settings, seed: int, init_kwargs: dict
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor | None], torch.Tensor, list[torch.Tensor]]:
     """``(x, weights, biases, top_grad, weight_vars)`` from one ``torch.Generator`` on the device
     seeded with ``seed``, in this order: x, then layer by layer the weight and the bias
     (:meth:`initlib.MLP.draw`), then the gradient injected at the top. Drawing everything first
@@ -380,10 +384,13 @@ def _sites(model: nn.Sequential, st: _Settings, members: int, bar, weight_vars: 
     return sites
 
 
-def _layers(rows: list[dict], st: _Settings, member) -> list[LayerStats]:
+def _layers(rows: list[dict], st: _Settings, member: int | None) -> list[LayerStats]:
     """Pair the Linear and activation rows of each layer into :class:`LayerStats` (member ``member``
     of an ensemble, or the single run when None)."""
-    pick = (lambda v: v) if member is None else (lambda v: v if v is None else v[member])
+
+    def pick(v: Any) -> Any:  # a statistic, or the member's entry of it
+        return v if member is None or v is None else v[member]
+
     layers = []
     for l in range(len(st.widths) - 1):
         lin, act = rows[2 * l], rows[2 * l + 1]
@@ -458,17 +465,17 @@ def measure_mlp(st: _Settings, runs: list[tuple[int, dict]], ensemble: bool, pro
 
 
 def propagate(
-    *net,
+    *net: MLP | Sequence[int] | str | Callable,
     batch: int = BATCH,
-    seed=0,
-    device=None,
-    jacobian=False,
-    histograms=None,
-    dtype="float32",
+    seed: int | list[int] | tuple[int, ...] = 0,
+    device: str | torch.device | None = None,
+    jacobian: bool | int = False,
+    histograms: int | Histograms | None = None,
+    dtype: str | torch.dtype = "float32",
     theory_method: str | None = "paper",
     progress: bool = False,
-    **net_options,
-):
+    **net_options: Any,
+) -> Propagation | list[Propagation]:
     """Measure one forward and one backward pass through a fresh net, layer by layer.
 
     Parameters
@@ -501,9 +508,9 @@ def propagate(
 
     if theory_method is not None:
         check_choice(theory_method, "theory_method", theory.METHODS)
-    net = _net(net, net_options)
-    st = _check(net, batch, device, jacobian, histograms, dtype)
-    runs, ensemble = net.runs(seed)
+    mlp = _net(net, net_options)
+    st = _check(mlp, batch, device, jacobian, histograms, dtype)
+    runs, ensemble = mlp.runs(seed)
     results = measure_mlp(st, runs, ensemble, progress=bool(progress))
     if theory_method is not None:
         for result in results:

@@ -27,11 +27,12 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from .._checks import check_choice
 
 
-def json_ready(value):
+def json_ready(value: Any) -> Any:
     """``value`` with every inf/NaN float replaced by None, through dicts, lists, tuples and
     dataclasses (which become dicts); anything else comes back as it is."""
     if isinstance(value, float):
@@ -49,6 +50,8 @@ class Record:
     """The base of initlib's results. A subclass names its columns (:meth:`columns`), says what a
     column holds (:meth:`_column`; by default the key ``name`` of each item of ``self.rows``) and
     what its dict holds (:meth:`_payload`, cleaned by :func:`json_ready`)."""
+
+    rows: list  # the table's rows, set by a subclass that keeps the default :meth:`_column`
 
     def columns(self) -> tuple[str, ...]:
         """The names :meth:`column` accepts."""

@@ -25,7 +25,8 @@ import dataclasses
 import inspect
 import math
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -109,7 +110,7 @@ class MLP:
     takes a slope (``kaiming_*`` with nonlinearity "leaky_relu"), so He's eq. (15) gain matches.
     """
 
-    widths: tuple
+    widths: Sequence[int]  # any sequence; stored as a tuple
     activation: str = "relu"
     init: str | Callable = "kaiming_normal"
     init_kwargs: Mapping = dataclasses.field(default_factory=dict)
@@ -152,7 +153,7 @@ class MLP:
         init = self.init
         return init.rstrip("_") if isinstance(init, str) else getattr(init, "__name__", repr(init))
 
-    def runs(self, seed, **extra) -> tuple[list[tuple[int, dict]], bool]:
+    def runs(self, seed: int | list[int] | tuple[int, ...], **extra: Any) -> tuple[list[tuple[int, dict]], bool]:
         """``([(seed_e, init_kwargs_e), ...], ensemble)``: one run per member when ``seed`` or an init
         keyword (or an ``extra`` one, e.g. train's ``lr``) is a list, else the single run."""
         runs = ensembles.members(seed, **self.init_kwargs, **extra)
@@ -218,7 +219,7 @@ class MLP:
                 break
             f = act.module(self.slope)
             if inplace and hasattr(f, "inplace"):
-                f.inplace = True
+                setattr(f, "inplace", True)  # nn.Module types its attributes as Tensor | Module
             layers.append(f)
         return nn.Sequential(*layers)
 
@@ -245,8 +246,8 @@ class Histograms:
 
     bins: int = 50
     examples: int = DEFAULT_HIST_EXAMPLES
-    act_range: tuple | None = None
-    grad_range: tuple | None = None
+    act_range: tuple[float, float] | None = None
+    grad_range: tuple[float, float] | None = None
 
     def __post_init__(self):
         put = object.__setattr__
@@ -260,7 +261,7 @@ class Histograms:
             put(self, "grad_range", check_range(self.grad_range, "grad_range"))
 
     @classmethod
-    def get(cls, histograms) -> Histograms:
+    def get(cls, histograms: int | Histograms | None) -> Histograms:
         """``histograms`` as a :class:`Histograms`: None or 0 is none (0 bins), an int is that many bins."""
         if histograms is None:
             return cls(bins=0)
@@ -270,7 +271,7 @@ class Histograms:
             raise InitTypeError(f"histograms must be None, a number of bins or a Histograms(...), got {histograms!r}")
         return cls(bins=histograms)
 
-    def ranges(self, activation: str) -> tuple[tuple, tuple]:
+    def ranges(self, activation: str) -> tuple[tuple[float, float], tuple[float, float]]:
         """``(act_range, grad_range)`` with the defaults filled in."""
         act = self.act_range if self.act_range is not None else activations.get(activation).output_range
         return (act or DEFAULT_RANGE), (self.grad_range or DEFAULT_RANGE)

@@ -39,6 +39,7 @@ import dataclasses
 import io
 import numbers
 import os
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +68,7 @@ PER_LAYER = ("grad_var", "weight_grad_var", "pre_var", "weight_var", "bias_var")
 PER_RECORD = ("train_loss", "train_error", "test_error")
 
 
-def mlp(widths, activation: str = "tanh") -> nn.Sequential:
+def mlp(widths: Sequence[int], activation: str = "tanh") -> nn.Sequential:
     """``Linear(n_0, n_1), f, Linear(n_1, n_2), f, ..., Linear(n_(L-1), n_L)``: no activation on the
     logits (the softmax is in the loss). Weights and biases keep nn.Linear's default law (drawn
     from torch's global generator) until an init is applied; the layout is :meth:`MLP.assemble`'s."""
@@ -213,12 +214,12 @@ def _check_data(data, widths):
 # --- statistics ----------------------------------------------------------------------------------
 
 
-def _linear_layers(model: nn.Module) -> list[nn.Module]:
+def _linear_layers(model: nn.Module) -> list[nn.Linear | ensembles.EnsembleLinear]:
     """The model's Linear layers (nested ones too: a residual block's), in registration order."""
     return [m for m in model.modules() if isinstance(m, (nn.Linear, ensembles.EnsembleLinear))]
 
 
-def layer_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, members: int = 0):
+def layer_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, members: int = 0) -> tuple[torch.Tensor, ...]:
     """Per-layer ``(pre_var, grad_var, weight_grad_var, weight_var, bias_var)`` as five device
     tensors, on the batch ``(x, y)`` (see the module docstring), measured with the core of
     :mod:`initlib.probe` (per member, along a last axis, for an ensemble: ``x`` of shape
@@ -333,7 +334,9 @@ def _results(
             pick = (lambda t: t[..., e]) if members else (lambda t: t)
             curves, layers = pick(curves).tolist(), pick(layers).tolist()
             r.steps.append(step)
-            r.train_loss.append(curves[0]), r.train_error.append(curves[1]), r.test_error.append(curves[2])
+            r.train_loss.append(curves[0])
+            r.train_error.append(curves[1])
+            r.test_error.append(curves[2])
             for name, values in zip(("pre_var", "grad_var", "weight_grad_var", "weight_var", "bias_var"), layers):
                 getattr(r, name).append(values)
         r.diverged = diverged[e]
@@ -343,7 +346,10 @@ def _results(
 
 def _module_widths(module: nn.Module) -> list[int]:
     """The sizes of a module's Linear layers, ``[in of the first, out of each]``."""
-    linears = _linear_layers(module)
+    found = _linear_layers(module)
+    linears = [m for m in found if isinstance(m, nn.Linear)]
+    if len(linears) < len(found):
+        raise ValueError(f"widths: the module {type(module).__name__} holds stacked EnsembleLinear layers; pass an MLP")
     if not linears:
         raise ValueError(f"widths: the module {type(module).__name__} has no nn.Linear layer to measure")
     return [linears[0].in_features] + [m.out_features for m in linears]
@@ -412,8 +418,7 @@ def _runs(c: dict, seed) -> tuple[list, list, int]:
     if isinstance(net, MLP):
         runs, ensemble = net.runs(seed, lr=c["lr"])
     else:
-        runs = ensembles.members(seed, lr=c["lr"])
-        if runs is not None:
+        if ensembles.members(seed, lr=c["lr"]) is not None:
             raise ValueError(
                 "an ensemble (seed=[...], lr=[...] or list-valued init keywords) needs an MLP, not a module"
             )
@@ -440,7 +445,9 @@ class _Run:
         self.opt = _optimizer(c["optimizer"], list(self.model.parameters()), top)
         self.loss_scale = torch.tensor([r / top for r in rates], device=dev) if members else None
         self.orders = _Orders(len(self.x_train), c["batch"], gens, dev)
-        self.pending, self.stops, self.diverged = [], [None] * len(runs), [False] * len(runs)
+        self.pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self.stops: list[int | None] = [None] * len(runs)
+        self.diverged = [False] * len(runs)
 
     def record(self, step: int) -> None:
         model, members = self.model, self.members
@@ -486,18 +493,18 @@ def _loop(run: _Run, steps: int, record_every: int, bar) -> None:
 
 
 def train(
-    net,
-    data,
+    net: MLP | nn.Module,
+    data: Sequence[torch.Tensor],
     *,
     steps: int = STEPS,
-    lr: float = DEFAULT_LR,
+    lr: float | list[float] | tuple[float, ...] = DEFAULT_LR,
     batch: int = DEFAULT_BATCH,
     optimizer: str = "sgd",
-    seed=0,
-    device=None,
+    seed: int | list[int] | tuple[int, ...] = 0,
+    device: str | torch.device | None = None,
     record_every: int | None = None,
     progress: bool = False,
-):
+) -> TrainResult | list[TrainResult]:
     """Train an MLP with softmax + NLL from its initialization, recording as it goes.
 
     Parameters

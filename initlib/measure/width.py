@@ -38,7 +38,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -50,6 +51,8 @@ from ..laws.schemes import get_scheme
 from ..laws.tied import TiedWeightWarning, tied_groups
 from .hooks import hooks
 from .probe import Site, Tally, attach, second_moment
+
+T = TypeVar("T")
 
 PARAMETRIZATIONS = ("sp", "mup")
 OPTIMIZERS = ("sgd", "adam")
@@ -84,7 +87,7 @@ class WidthPlan:
         return kind(self.param_groups(lr), lr=lr, **kwargs)
 
 
-def _shapes(base) -> dict:
+def _shapes(base: object) -> dict:
     if isinstance(base, nn.Module):
         return {name: tuple(p.shape) for name, p in base.named_parameters()}
     if isinstance(base, dict):
@@ -94,7 +97,7 @@ def _shapes(base) -> dict:
 
 def _fans(model: nn.Module) -> dict:
     """{parameter name: (fan-out dim, fan-in dim)}; an Embedding's table is (in, out), not (out, in)."""
-    fans = {}
+    fans: dict[str, tuple[int, int | None]] = {}
     for prefix, module in model.named_modules():
         for name, p in module.named_parameters(recurse=False):
             full = f"{prefix}.{name}" if prefix else name
@@ -126,7 +129,12 @@ def _lr_mult(role: str, m_in: float, m_out: float, optimizer: str) -> float:
     return 1.0
 
 
-def plan(model: nn.Module, base, parametrization: str = "mup", optimizer: str = "adam") -> WidthPlan:
+def plan(
+    model: nn.Module,
+    base: nn.Module | dict[str, Sequence[int]],
+    parametrization: str = "mup",
+    optimizer: str = "adam",
+) -> WidthPlan:
     """The :class:`WidthPlan` of :func:`parametrize_` without touching the model."""
     check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
     check_choice(optimizer, "optimizer", OPTIMIZERS)
@@ -159,11 +167,11 @@ def plan(model: nn.Module, base, parametrization: str = "mup", optimizer: str = 
 
 def parametrize_(
     model: nn.Module,
-    base,
+    base: nn.Module | dict[str, Sequence[int]],
     parametrization: str = "mup",
     optimizer: str = "adam",
-    scheme="kaiming_normal",
-    **scheme_kwargs,
+    scheme: str | Callable = "kaiming_normal",
+    **scheme_kwargs: Any,
 ) -> WidthPlan:
     """Initialize ``model`` in SP or μP relative to ``base``; return the per-parameter learning rates.
 
@@ -209,7 +217,7 @@ def parametrize_(
     return result
 
 
-def _cross_entropy(targets: torch.Tensor) -> Callable:
+def _cross_entropy(targets: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda out: nn.functional.cross_entropy(out, targets)
 
 
@@ -235,7 +243,7 @@ def _seeded(build: Callable, width: int, base, parametrization: str, optimizer: 
         return model, parametrize_(model, base, parametrization, optimizer)
 
 
-def _mean_squares(model: nn.Module, names: list, run: Callable) -> tuple[dict, object]:
+def _mean_squares(model: nn.Module, names: list, run: Callable[[], T]) -> tuple[dict[str, float], T]:
     """``run()`` with the measurement core's hooks on the modules ``names``: (E[y^2] of each
     module's first output, what ``run`` returned). The training forward itself is measured."""
     named = dict(model.named_modules())
@@ -247,13 +255,13 @@ def _mean_squares(model: nn.Module, names: list, run: Callable) -> tuple[dict, o
     with hooks() as h:
         attach(h, sites, tally)
         value = run()
-    rows = {}
+    rows: dict[str, float] = {}
     for row in tally.finish():
         rows.setdefault(row["name"], row["ms"])
     return rows, value
 
 
-def _pair(data, names: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(data: object, names: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``data = (inputs, targets)``: two tensors with one target per input row."""
     if isinstance(data, torch.Tensor) or not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"data must be a pair ({names}) of tensors, got {type(data).__name__}")
@@ -265,15 +273,15 @@ def _pair(data, names: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def coord_check(
     build: Callable[[int], nn.Module],
-    widths,
-    data,
+    widths: Sequence[int],
+    data: Sequence[torch.Tensor],
     *,
     base_width: int,
     parametrization: str,
     optimizer: str = "adam",
     lr: float,
     steps: int = 4,
-    at=None,
+    at: Sequence[str] | None = None,
     seed: int = 0,
 ) -> CoordCheck:
     """Yang et al.'s coordinate check: train ``build(width)`` for ``steps`` steps on one batch
@@ -300,9 +308,9 @@ def coord_check(
 
 def lr_sweep(
     build: Callable[[int], nn.Module],
-    widths,
-    lrs,
-    data,
+    widths: Sequence[int],
+    lrs: Sequence[float],
+    data: Sequence[torch.Tensor],
     *,
     base_width: int,
     parametrization: str,

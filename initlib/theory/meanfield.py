@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from scipy import optimize
 
@@ -99,7 +101,11 @@ def _graded_rule(levels: int, power: int) -> tuple[np.ndarray, np.ndarray]:
     return _read_only(r, (half * _GL_W[None, :]).ravel() * r**power * np.exp(-r * r / 2))
 
 
-def numpy_functions(activation: str, negative_slope=None):
+#: A vectorised NumPy function of an array of pre-activations (f, f' and the integrands built from them).
+ArrayFunction = Callable[[np.ndarray], np.ndarray]
+
+
+def numpy_functions(activation: str, negative_slope: float | None = None) -> tuple[ArrayFunction, ArrayFunction]:
     """(f, f') of an activation as vectorised NumPy functions, from the registry's tensor forms
     (:mod:`initlib.activations`, in float64); f' is recovered from h = f(s) as the engine does."""
     act = activations.get(activation)
@@ -142,7 +148,7 @@ def _sd(q: float) -> float:
     return math.sqrt(min(max(q, TINY), HUGE))
 
 
-def gaussian_mean(g, q: float) -> float:
+def gaussian_mean(g: ArrayFunction, q: float) -> float:
     """``E[g(s)]`` for ``s ~ N(0, q)``, ``g`` a vectorised NumPy function analytic on each side
     of 0 (the kink of ReLU, SELU and softsign is allowed): the radial rule, graded to ``q``.
 
@@ -191,7 +197,7 @@ def _pair_mean(g1, g2, q: float, c: float) -> float:
     return float(w @ (g1(sd * z1) * g2(sd * (c * z1 + s * z2))) @ theta_w)
 
 
-def q_map(activation: str, q: float, sigma_w2: float, sigma_b2: float, negative_slope=None) -> float:
+def q_map(activation: str, q: float, sigma_w2: float, sigma_b2: float, negative_slope: float | None = None) -> float:
     """One step of the variance map, ``sigma_w2 E_z[f(sqrt(q) z)^2] + sigma_b2`` (Poole et al. eq. 3).
 
     >>> round(q_map("relu", 1.0, 2.0, 0.0), 12)   # He et al.: ReLU with sigma_w2 = 2 keeps q
@@ -229,7 +235,9 @@ def _fixed_point(f, sigma_w2: float, sigma_b2: float, q0: float) -> float:
     return optimize.brentq(gap, min(near, far), max(near, far), xtol=1e-300, rtol=1e-13)
 
 
-def fixed_point(activation: str, sigma_w2: float, sigma_b2: float, q0: float = 1.0, negative_slope=None) -> float:
+def fixed_point(
+    activation: str, sigma_w2: float, sigma_b2: float, q0: float = 1.0, negative_slope: float | None = None
+) -> float:
     """``q*``, the variance a deep net's pre-activations settle at: the limit of the q-map from ``q0``.
 
     ``q* = sigma_w2 E_z[f(sqrt(q*) z)^2] + sigma_b2`` (Poole et al. 2016, eq. 3), found by
@@ -254,7 +262,7 @@ def _chi_1(fp, sigma_w2: float, q: float) -> float:
     return sigma_w2 * _mean(lambda z: fp(sd * z) ** 2, sd)
 
 
-def chi_1(activation: str, sigma_w2: float, sigma_b2: float, negative_slope=None) -> float:
+def chi_1(activation: str, sigma_w2: float, sigma_b2: float, negative_slope: float | None = None) -> float:
     """``chi_1 = sigma_w2 E_z[f'(sqrt(q*) z)^2]``: the slope of the c-map at ``c = 1``, and the factor
     by which one layer multiplies the squared length of a back-propagated gradient
     (Poole et al. 2016, eq. 7; Schoenholz et al. 2017, eq. 5). ``< 1`` ordered, ``> 1`` chaotic.
@@ -267,7 +275,7 @@ def chi_1(activation: str, sigma_w2: float, sigma_b2: float, negative_slope=None
     return _chi_1(fp, sigma_w2, _fixed_point(f, sigma_w2, sigma_b2, 1.0))
 
 
-def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope=None) -> float:
+def critical_sigma_w2(activation: str, sigma_b2: float, negative_slope: float | None = None) -> float:
     """The weight variance on the edge of chaos at this bias variance: ``chi_1(sigma_w2) = 1``.
 
     Found by doubling ``sigma_w2`` until ``chi_1 >= 1`` (bisecting back where q* diverges first),
@@ -353,7 +361,9 @@ def _c_star(f, fp, sigma_w2: float, sigma_b2: float, q: float) -> float:
     return optimize.brentq(gap, 0.0, 1 - below, xtol=1e-12, rtol=1e-12)
 
 
-def correlation_map(activation: str, sigma_w2: float, sigma_b2: float, c, negative_slope=None):
+def correlation_map(
+    activation: str, sigma_w2: float, sigma_b2: float, c: npt.ArrayLike, negative_slope: float | None = None
+) -> float | np.ndarray:
     """The c-map at the fixed point q*: the correlation of two inputs' pre-activations one layer
     deeper, ``(sigma_w2 E[f(u_1) f(u_2)] + sigma_b2) / q*`` with ``u_1, u_2`` of variance ``q*``
     and correlation ``c`` (Poole et al. 2016, eq. 5). ``c`` may be a number or an array in [-1, 1].
@@ -372,7 +382,9 @@ def correlation_map(activation: str, sigma_w2: float, sigma_b2: float, c, negati
     return float(out) if out.ndim == 0 else out
 
 
-def correlation_fixed_point(activation: str, sigma_w2: float, sigma_b2: float, negative_slope=None) -> float:
+def correlation_fixed_point(
+    activation: str, sigma_w2: float, sigma_b2: float, negative_slope: float | None = None
+) -> float:
     """``c*``, the correlation every pair of inputs ends with: 1 in the ordered phase and on the edge
     of chaos, below 1 in the chaotic phase (Poole et al. 2016; Schoenholz et al. 2017, sec. 3).
 
@@ -391,7 +403,9 @@ def _scale(slope: float) -> float:
     return 0.0 if slope <= 0 else -1 / math.log(slope)
 
 
-def depth_scales(activation: str, sigma_w2: float, sigma_b2: float, negative_slope=None) -> tuple[float, float]:
+def depth_scales(
+    activation: str, sigma_w2: float, sigma_b2: float, negative_slope: float | None = None
+) -> tuple[float, float]:
     """``(xi_q, xi_c)``: the depths over which q and c approach their fixed points,
     ``|q^l - q*| ~ exp(-l / xi_q)`` and ``|c^l - c*| ~ exp(-l / xi_c)`` (Schoenholz et al. 2017):
 
@@ -425,7 +439,7 @@ def layer_curves(
     depth: int,
     input_var: float = 1.0,
     input_corr: float = 0.5,
-    negative_slope=None,
+    negative_slope: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted ``q^l`` and ``c^l`` for layers l = 1..depth, for two inputs of second moment
     ``input_var`` per coordinate and correlation ``input_corr``: ``q^1 = sigma_w2 input_var + sigma_b2``,

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import functools
 import numbers
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import TypeAlias
 
 import sympy as sp
 
@@ -65,6 +68,11 @@ __all__ = [
     "telescoping_induction",
     "torch_default_steps",
 ]
+
+#: A real quantity: a number (ints and fractions stay exact, floats become SymPy Floats) or a SymPy expression.
+Quantity: TypeAlias = "float | Fraction | sp.Expr"
+#: A layer width: a positive integer, or a SymPy symbol or expression not declared non-positive.
+Width: TypeAlias = "int | sp.Expr"
 
 #: The unknown every condition is solved for: the variance of one weight.
 VAR_W = sp.Symbol(r"\operatorname{Var}[W]", positive=True)
@@ -125,7 +133,9 @@ def _normal_density(x: sp.Expr, sigma: sp.Expr = sp.Integer(1)) -> sp.Expr:
 # --- one layer: Var[s] = n Var[W] Var[x] ------------------------------------------------------
 
 
-def one_layer_steps(n, var_w, var_x, mean_w=0, mean_x=0) -> dict[str, sp.Expr]:
+def one_layer_steps(
+    n: Width, var_w: Quantity, var_x: Quantity, mean_w: Quantity = 0, mean_x: Quantity = 0
+) -> dict[str, sp.Expr]:
     """The variance of s = sum_{i=1}^n W_i x_i, step by step, from expectations.
 
     All W_i and x_i are independent; W_i has mean ``mean_w`` and variance ``var_w``, x_i has
@@ -160,7 +170,9 @@ def one_layer_steps(n, var_w, var_x, mean_w=0, mean_x=0) -> dict[str, sp.Expr]:
     }
 
 
-def one_layer_variance(n, var_w, var_x, mean_w=0, mean_x=0) -> sp.Expr:
+def one_layer_variance(
+    n: Width, var_w: Quantity, var_x: Quantity, mean_w: Quantity = 0, mean_x: Quantity = 0
+) -> sp.Expr:
     """Var[sum_{i=1}^n W_i x_i] for independent W_i, x_i (see :func:`one_layer_steps`).
 
     With zero-mean weights it is n Var[W] E[x^2] (He (7)); with zero-mean inputs too,
@@ -175,7 +187,7 @@ def one_layer_variance(n, var_w, var_x, mean_w=0, mean_x=0) -> sp.Expr:
 # --- Glorot & Bengio: conditions (10), (11) and the compromise (12) ---------------------------
 
 
-def forward_condition(n_in, var_w=VAR_W) -> sp.Eq:
+def forward_condition(n_in: Width, var_w: Quantity = VAR_W) -> sp.Eq:
     """Glorot (10): the variance of the activations is kept from layer to layer.
 
     A unit of the next layer sums ``n_in`` products W_i x_i (the linear regime f'(0) = 1 of
@@ -193,7 +205,7 @@ def _glorot_factor(n, var_w) -> sp.Expr:
     return sp.simplify(one_layer_variance(n, var_w, _q) / _q)
 
 
-def backward_condition(n_out, var_w=VAR_W) -> sp.Eq:
+def backward_condition(n_out: Width, var_w: Quantity = VAR_W) -> sp.Eq:
     """Glorot (11): the variance of the back-propagated gradient is kept from layer to layer.
 
     The gradient reaching an input unit sums ``n_out`` products W_ji g_j over the units it
@@ -207,7 +219,7 @@ def _solve_for_variance(equation: sp.Eq) -> sp.Expr:
     return sp.simplify(solution)
 
 
-def glorot_steps(n_in, n_out) -> dict[str, sp.Expr]:
+def glorot_steps(n_in: Width, n_out: Width) -> dict[str, sp.Expr]:
     """Glorot (10), (11) and the compromise (12), both ways, with every intermediate step.
 
     Keys: ``forward`` and ``backward`` (the conditions as equations), ``estimate_forward`` = 1/n_in
@@ -243,7 +255,7 @@ def glorot_steps(n_in, n_out) -> dict[str, sp.Expr]:
     }
 
 
-def glorot_variance(n_in, n_out) -> sp.Expr:
+def glorot_variance(n_in: Width, n_out: Width) -> sp.Expr:
     """Glorot (12): Var[W] = 2 / (n_in + n_out), from adding (10) and (11).
 
     It is also the harmonic mean of the two estimates 1/n_in and 1/n_out (checked inside
@@ -266,7 +278,7 @@ _MEANS = {
 FACTOR_MEANS = tuple(_MEANS)
 
 
-def compromise_variance(n_in, n_out, rule: str) -> sp.Expr:
+def compromise_variance(n_in: Width, n_out: Width, rule: str) -> sp.Expr:
     """A variance chosen from the two estimates of Glorot (10) and (11).
 
     ``fan_in``: 1/n_in (LeCun; He (10) without the ReLU factor); ``fan_out``: 1/n_out;
@@ -286,14 +298,14 @@ def compromise_variance(n_in, n_out, rule: str) -> sp.Expr:
     return sp.simplify(_MEANS[rule](a, b))
 
 
-def layer_factors(n_in, n_out, var_w) -> tuple[sp.Expr, sp.Expr]:
+def layer_factors(n_in: Width, n_out: Width, var_w: Quantity) -> tuple[sp.Expr, sp.Expr]:
     """The factors one layer multiplies the forward and the backward variance by: the left-hand
     sides of Glorot (10) and (11), n_in Var[W] and n_out Var[W]."""
     n_in, n_out, var_w = _width(n_in, "n_in"), _width(n_out, "n_out"), _expr(var_w, "var_w")
     return _glorot_factor(n_in, var_w), _glorot_factor(n_out, var_w)
 
 
-def variance_from_factor_mean(n_in, n_out, mean: str) -> sp.Expr:
+def variance_from_factor_mean(n_in: Width, n_out: Width, mean: str) -> sp.Expr:
     """The variance for which the ``mean`` of the two layer factors (n_in Var[W], n_out Var[W]) is 1.
 
     The arithmetic mean of the factors gives Glorot (12), the geometric mean gives
@@ -307,7 +319,7 @@ def variance_from_factor_mean(n_in, n_out, mean: str) -> sp.Expr:
     return _solve_for_variance(sp.Eq(_MEANS[mean](forward, backward), 1))
 
 
-def _layer_variances(widths, variances, name="variances"):
+def _layer_variances(widths, variances, name="variances") -> tuple[list[sp.Expr], list[sp.Expr]]:
     widths = _widths(widths, minimum=2)
     if isinstance(variances, (str, bytes)) or not hasattr(variances, "__iter__"):
         raise TypeError(f"{name} must be a list with one weight variance per layer, got {variances!r}")
@@ -320,7 +332,9 @@ def _layer_variances(widths, variances, name="variances"):
     return widths, variances
 
 
-def forward_variances(widths, variances, input_variance=1, gain2=1) -> list[sp.Expr]:
+def forward_variances(
+    widths: Iterable[Width], variances: Iterable[Quantity], input_variance: Quantity = 1, gain2: Quantity = 1
+) -> list[sp.Expr]:
     """Var[z^i] for i = 0..L in a network of widths [n_0, ..., n_L]: Glorot (5).
 
     Layer i (weights of variance ``variances[i]``, fan-in n_i) maps z^i to
@@ -339,7 +353,9 @@ def forward_variances(widths, variances, input_variance=1, gain2=1) -> list[sp.E
     return out
 
 
-def backward_variances(widths, variances, top_variance=1, gain2=1) -> list[sp.Expr]:
+def backward_variances(
+    widths: Iterable[Width], variances: Iterable[Quantity], top_variance: Quantity = 1, gain2: Quantity = 1
+) -> list[sp.Expr]:
     """Var[dC/ds^i] for i = 0..L, from the top variance down: Glorot (6).
 
     The gradient is carried by the transposed matrices, so each layer contributes its fan-out:
@@ -387,7 +403,7 @@ def _uniform_variance_generic() -> tuple[sp.Symbol, sp.Expr]:
     return a, sp.simplify(sp.integrate(_y**2 * density, (_y, -a, a)) - mean**2)
 
 
-def uniform_variance(a) -> sp.Expr:
+def uniform_variance(a: Quantity) -> sp.Expr:
     """Var U[-a, a] = a^2 / 3, by integrating y^2 against the density 1/(2a).
 
     >>> uniform_variance(sp.Symbol("a", positive=True))
@@ -397,7 +413,7 @@ def uniform_variance(a) -> sp.Expr:
     return variance.subs(symbol, _expr(a, "a"))
 
 
-def uniform_bound(variance) -> sp.Expr:
+def uniform_bound(variance: Quantity) -> sp.Expr:
     """The a > 0 for which U[-a, a] has the given variance: solves a^2 / 3 = variance, a = sqrt(3 variance).
 
     With Glorot (12) it is Glorot (16), sqrt(6 / (n_in + n_out)): the 6 is 3 times 2.
@@ -420,7 +436,7 @@ def _truncated_normal_variance_generic() -> tuple[sp.Symbol, sp.Expr]:
     return k, sp.simplify(sp.integrate(_y**2 * density, (_y, -k, k)) / mass)
 
 
-def truncated_normal_variance(k) -> sp.Expr:
+def truncated_normal_variance(k: Quantity) -> sp.Expr:
     """Var of N(0, 1) truncated to [-k, k]: 1 - 2 k phi(k) / erf(k / sqrt 2), by integration.
 
     >>> sp.N(truncated_normal_variance(2), 6)
@@ -430,7 +446,7 @@ def truncated_normal_variance(k) -> sp.Expr:
     return variance.subs(symbol, _expr(k, "k"))
 
 
-def truncated_normal_std(k) -> sp.Expr:
+def truncated_normal_std(k: Quantity) -> sp.Expr:
     """The standard deviation of N(0, 1) truncated to [-k, k] (erf form).
 
     Keras and JAX divide their truncated normal's std by this number at k = 2, so that the
@@ -442,7 +458,7 @@ def truncated_normal_std(k) -> sp.Expr:
     return sp.sqrt(truncated_normal_variance(k))
 
 
-def trunc_normal_realised_std(std, bound=2) -> sp.Expr:
+def trunc_normal_realised_std(std: Quantity, bound: Quantity = 2) -> sp.Expr:
     """What torch's ``trunc_normal_(std=std, a=-bound, b=bound)`` realises.
 
     Its bounds are absolute, so the law is std * (N(0, 1) truncated to [-bound/std, bound/std]),
@@ -472,7 +488,7 @@ def normal_fourth_moment_ratio() -> sp.Expr:
     return _fourth_moment_ratios()["normal"]
 
 
-def kurtosis(law: str, k=2) -> sp.Expr:
+def kurtosis(law: str, k: Quantity = 2) -> sp.Expr:
     """E[w^4] / E[w^2]^2 of a zero-mean law, by integration: 9/5 uniform, 3 normal,
     about 2.63 for the normal truncated at +-k standard deviations (k = 2).
 
@@ -507,13 +523,13 @@ def _leaky(sigma, a, which: int) -> sp.Expr:
     return moments[which].subs({s: _expr(sigma, "sigma"), slope: _expr(a, "a", positive=False)})
 
 
-def relu_mean(sigma) -> sp.Expr:
+def relu_mean(sigma: Quantity) -> sp.Expr:
     """E[max(0, y)] for y ~ N(0, sigma^2): sigma / sqrt(2 pi), by integration. Not zero: a ReLU
     layer's output is not centred, which is why He (7) has E[x^2] where Glorot has Var[x]."""
     return _leaky(sigma, 0, 0)
 
 
-def relu_second_moment(sigma) -> sp.Expr:
+def relu_second_moment(sigma: Quantity) -> sp.Expr:
     """E[max(0, y)^2] for y ~ N(0, sigma^2): sigma^2 / 2, by integration (He (8)'s factor 1/2).
 
     >>> relu_second_moment(3)
@@ -527,17 +543,17 @@ def relu_slope_second_moment() -> sp.Expr:
     return _leaky(1, 0, 2)
 
 
-def leaky_relu_second_moment(sigma, a) -> sp.Expr:
+def leaky_relu_second_moment(sigma: Quantity, a: Quantity) -> sp.Expr:
     """E[f(y)^2] for f(y) = max(y, a y) (leaky ReLU / PReLU), y ~ N(0, sigma^2): (1 + a^2) sigma^2 / 2."""
     return _leaky(sigma, a, 1)
 
 
-def leaky_relu_slope_second_moment(a) -> sp.Expr:
+def leaky_relu_slope_second_moment(a: Quantity) -> sp.Expr:
     """E[f'(y)^2] for the leaky ReLU of slope ``a``: (1 + a^2) / 2."""
     return _leaky(1, a, 2)
 
 
-def leaky_relu_gain(a) -> sp.Expr:
+def leaky_relu_gain(a: Quantity) -> sp.Expr:
     """The gain g (factor on the std of N(0, 1/n)) that keeps the variance through a leaky ReLU
     of negative slope ``a``: solves g^2 E[f(y)^2] / Var[y] = 1, so g = sqrt(2 / (1 + a^2)) (He (15)).
     ``a = 0`` is the ReLU's sqrt(2).
@@ -554,7 +570,7 @@ def leaky_relu_gain(a) -> sp.Expr:
     return gain
 
 
-def he_forward_condition(n, var_w=VAR_W, a=0) -> sp.Eq:
+def he_forward_condition(n: Width, var_w: Quantity = VAR_W, a: Quantity = 0) -> sp.Eq:
     """He (10) (ReLU) or (15) (slope ``a``): Var[y_l] = Var[y_{l-1}] in the forward pass.
 
     The input of layer l is x_l = f(y_{l-1}) with y_{l-1} ~ N(0, q); its mean and variance come
@@ -576,7 +592,7 @@ def _he_forward_factor(n, var_w, a) -> sp.Expr:
     return sp.factor(sp.simplify(out / _q))
 
 
-def he_backward_condition(n_hat, var_w=VAR_W, a=0) -> sp.Eq:
+def he_backward_condition(n_hat: Width, var_w: Quantity = VAR_W, a: Quantity = 0) -> sp.Eq:
     """He (14): Var[dx_l] = Var[dx_{l+1}] in the backward pass, n_hat = fan-out.
 
     dy_l = f'(y_l) dx_{l+1}, with f'(y_l) independent of the zero-mean dx_{l+1}, has variance
@@ -592,7 +608,7 @@ def _he_backward_factor(n_hat, var_w, a) -> sp.Expr:
     return sp.factor(sp.simplify(out / _q))
 
 
-def backward_variance_factors(widths, a=0) -> list[sp.Expr]:
+def backward_variance_factors(widths: Iterable[Width], a: Quantity = 0) -> list[sp.Expr]:
     """For hidden widths [n_1, ..., n_L], every layer initialised by He's forward condition (10):
     the factor Var[dC/ds^l] / Var[dC/ds^{l+1}] for l = 1..L-1.
 
@@ -614,14 +630,14 @@ def _generic_backward_factor() -> tuple[sp.Symbol, sp.Symbol, sp.Symbol, sp.Expr
     return n_in, n_out, a, sp.simplify(_he_backward_factor(n_out, var_w, a))
 
 
-def backward_variance_product(widths, a=0) -> sp.Expr:
+def backward_variance_product(widths: Iterable[Width], a: Quantity = 0) -> sp.Expr:
     """The product of :func:`backward_variance_factors`, left unsimplified so the telescoping shows
     (He (13) with (10) in place)."""
     factors = backward_variance_factors(widths, a)
     return sp.Mul(*factors, evaluate=False) if factors else sp.Integer(1)
 
 
-def backward_variance_ratio(widths, a=0) -> sp.Expr:
+def backward_variance_ratio(widths: Iterable[Width], a: Quantity = 0) -> sp.Expr:
     """Var[dC/ds^1] / Var[dC/ds^L] for hidden widths [n_1, ..., n_L] under He's forward condition:
     the telescoping product prod n_{l+1}/n_l = n_L / n_1, whatever the depth (He: c_2 / d_L).
 
@@ -664,7 +680,7 @@ def telescoping_induction(name: str = "n") -> dict[str, sp.Expr]:
 # --- PyTorch's default: kaiming_uniform_(w, a=sqrt(5)) -----------------------------------------
 
 
-def torch_default_steps(n) -> dict[str, sp.Expr]:
+def torch_default_steps(n: Width) -> dict[str, sp.Expr]:
     """Why ``nn.Linear`` and ``nn.ConvNd`` call ``kaiming_uniform_(w, a=sqrt(5))``, and what it draws.
 
     ``kaiming_uniform_`` draws U[-b, b] with b the bound of a uniform law of variance g(a)^2 / n

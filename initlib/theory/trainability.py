@@ -22,11 +22,12 @@ linearly in log-depth (the depths are roughly geometric); ``inf`` when every tes
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .._checks import check_positive, check_real
 
 
-def depth_limit(depths, accuracy, threshold: float) -> float:
+def depth_limit(depths: Sequence[float], accuracy: Sequence[float], threshold: float) -> float:
     """The deepest depth at which a net still trains, by the rule in the module docstring.
 
     ``depths``: increasing tested depths; ``accuracy``: one accuracy per depth (same length);

@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._checks import check_choice, check_positive, check_real, check_widths  # noqa: F401 (theory.check_widths)
 from ..laws import activations
@@ -66,6 +68,9 @@ from .meanfield import (  # noqa: F401
     q_map,
 )
 
+if TYPE_CHECKING:  # the measure layer imports this module (propagate attaches the predictions)
+    from ..measure.propagation import Propagation
+
 METHODS = ("paper", "mean_field")
 
 
@@ -85,7 +90,7 @@ def _check_q(q) -> float:
     return q
 
 
-def second_moment(activation: str, q: float, method: str = "paper", negative_slope=None) -> float:
+def second_moment(activation: str, q: float, method: str = "paper", negative_slope: float | None = None) -> float:
     """E[f(s)^2] for s ~ N(0, q): what one layer passes on to the next one's variance.
 
     ========== ================================= ===========================================
@@ -120,7 +125,7 @@ def second_moment(activation: str, q: float, method: str = "paper", negative_slo
     return gaussian_mean(lambda s: f(s) ** 2, q)
 
 
-def derivative_moment(activation: str, q: float, method: str = "paper", negative_slope=None) -> float:
+def derivative_moment(activation: str, q: float, method: str = "paper", negative_slope: float | None = None) -> float:
     """E[f'(s)^2] for s ~ N(0, q): what one layer does to the back-propagated gradient's variance.
 
     ``method="paper"``: linear 1, ReLU 1/2, leaky ReLU (1 + a^2)/2, SELU
@@ -156,14 +161,14 @@ def _check_sequence(values, name: str, length: int) -> list[float]:
 
 
 def predict(
-    widths,
-    weight_vars,
+    widths: Sequence[int],
+    weight_vars: Sequence[float],
     activation: str,
     input_var: float = 1.0,
     grad_var_top: float = 1.0,
-    bias_vars=None,
+    bias_vars: Sequence[float] | None = None,
     method: str = "paper",
-    negative_slope=None,
+    negative_slope: float | None = None,
 ) -> tuple[list[float], list[float]]:
     """Predicted ``Var[s^l]`` and ``Var[dC/ds^l]`` for every layer l = 1..L.
 
@@ -187,7 +192,7 @@ def predict(
     bias_vars = [0.0] * depth if bias_vars is None else _check_sequence(bias_vars, "bias_vars", depth)
     input_var = _check_q(check_positive(input_var, "input_var"))
     grad_var_top = check_positive(grad_var_top, "grad_var_top")
-    moments = dict(method=method, negative_slope=negative_slope)
+    moments: dict[str, Any] = dict(method=method, negative_slope=negative_slope)
 
     pre_vars = []
     incoming = input_var  # E[h^(l-1)^2]
@@ -210,14 +215,14 @@ def _finite(q: float) -> float:
 
 
 def weight_grad_vars(
-    widths,
-    pre_vars,
-    grad_vars,
-    activation,
+    widths: Sequence[int],
+    pre_vars: Sequence[float],
+    grad_vars: Sequence[float],
+    activation: str,
     batch: int,
     input_var: float = 1.0,
     method: str = "paper",
-    negative_slope=None,
+    negative_slope: float | None = None,
 ) -> list[float]:
     """Predicted variance of the entries of ``dC/dW^l`` for a cost averaged over ``batch`` examples.
 
@@ -239,7 +244,7 @@ def weight_grad_vars(
     return [g * m / batch for g, m in zip(grad_vars, incoming)]
 
 
-def unit_kurtosis(activation: str, negative_slope=None) -> float:
+def unit_kurtosis(activation: str, negative_slope: float | None = None) -> float:
     """``E[f(z)^4] / E[f(z)^2]^2 - 1`` for ``z ~ N(0, 1)``: the relative variance of one unit's ``f(s)^2``.
 
     A layer's ``Var[s]`` is ``Var[W]`` times a sum of ``n`` such terms, so one network's value
@@ -260,7 +265,7 @@ def unit_kurtosis(activation: str, negative_slope=None) -> float:
     return gaussian_mean(lambda s: f(s) ** 4, 1.0) / gaussian_mean(lambda s: f(s) ** 2, 1.0) ** 2 - 1
 
 
-def log_variance_wander(widths, activation: str = "relu", negative_slope=None) -> float:
+def log_variance_wander(widths: Sequence[int], activation: str = "relu", negative_slope: float | None = None) -> float:
     """About how far one random net's ``log Var[s^L]`` lies from :func:`predict`'s, which is an
     expectation over nets: ``sqrt(kappa * sum_(l<L) 1/n_l)``, ``kappa`` = :func:`unit_kurtosis`.
 
@@ -278,7 +283,7 @@ def log_variance_wander(widths, activation: str = "relu", negative_slope=None) -
     return math.sqrt(unit_kurtosis(activation, negative_slope) * sum(1 / n for n in widths[:-1]))
 
 
-def attach(result, method: str = "paper"):
+def attach(result: Propagation, method: str = "paper") -> Propagation:
     """Fill the ``theory_*`` columns of an :func:`initlib.propagate` result with :func:`predict`'s
     ``Var[s^l]``, ``Var[dC/ds^l]`` and :func:`weight_grad_vars`, and return it.
 
@@ -307,7 +312,7 @@ def attach(result, method: str = "paper"):
         bias_vars = [1 / (3 * n) for n in widths[:-1]]
     else:
         bias_vars = [result.bias**2] * depth
-    moments = dict(method=method, negative_slope=result.negative_slope)
+    moments: dict[str, Any] = dict(method=method, negative_slope=result.negative_slope)
     if all(math.isfinite(v) for v in weight_vars):
         pre, grad = predict(widths, weight_vars, result.activation, bias_vars=bias_vars, **moments)
         wgrad = weight_grad_vars(widths, pre, grad, result.activation, result.batch, **moments)
