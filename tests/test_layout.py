@@ -29,11 +29,21 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(node: ast.AST):
+    """Every node that runs: ``if TYPE_CHECKING:`` blocks are skipped (annotations only)."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and ast.unparse(child.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
+            yield from (n for other in child.orelse for n in _runtime_nodes(other))
+            continue
+        yield from _runtime_nodes(child)
+
+
 def _imports(source: str, module: str, is_package: bool) -> set[str]:
     """The initlib modules that ``source`` (the module ``module``) imports, anywhere in its body."""
     package = module if is_package else module.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -86,6 +96,8 @@ def test_the_import_reader_sees_the_imports():
     assert _violations("initlib.measure.width", imports) == ["initlib.course", "initlib.course.presets"]
     assert _violations("initlib.laws.fans", {"initlib.measure.probe"}) == ["initlib.measure.probe"]
     assert _violations("initlib.theory.variance", {"initlib.cli"}) == ["initlib.cli"]
+    typing_only = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from ..measure.probe import Site\n"
+    assert _imports(typing_only, "initlib.theory.variance", is_package=False) == set()
 
 
 def test_every_module_sits_in_a_layer():
